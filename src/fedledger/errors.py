@@ -1,0 +1,47 @@
+"""One root exception with subclasses; messages say what was expected and what to do next."""
+
+from __future__ import annotations
+
+
+class FedLedgerError(Exception):
+    """Root of every error fedledger raises on purpose."""
+
+
+class ConfigError(FedLedgerError, ValueError):
+    """A configuration value is unknown, of the wrong type, or out of range."""
+
+
+class DataError(FedLedgerError):
+    """A data set is missing or malformed."""
+
+
+class ModelError(FedLedgerError):
+    """A model name is unknown or does not fit the data."""
+
+
+class UpdateRejected(FedLedgerError):
+    """A client update failed validation (shape, dtype, NaN/Inf, hash). Carries a reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class LedgerError(FedLedgerError):
+    """The chain or a contract call failed."""
+
+
+class StoreError(FedLedgerError):
+    """A blob is missing from the store or does not match its content hash."""
+
+
+class AuditError(FedLedgerError):
+    """An audit found an inconsistency; the message names the round and the client."""
+
+
+class RegistryError(FedLedgerError, KeyError):
+    """A name is unknown to, or already present in, a registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
