@@ -1,0 +1,224 @@
+"""The connection to an Ethereum chain: an embedded py-evm chain (eth-tester) or any JSON-RPC node.
+
+Every transaction fedledger sends is signed locally and recorded (raw bytes, hash, gas, block,
+label, round) in a :class:`TxLog`, written line by line to ``transactions.jsonl`` in the run
+directory, so that the embedded chain can be replayed from its genesis after the process ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from fedledger.errors import LedgerError
+
+GWEI = 10**9
+ETHER = 10**18
+MAX_FEE_PER_GAS = 50 * GWEI
+PRIORITY_FEE = 1
+OPERATOR_FUNDS = 10**6 * ETHER
+DEFAULT_GAS_LIMIT = 30_000_000
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """One transaction as sent: enough to replay it and to say what it was for."""
+
+    label: str
+    round: int | None
+    tx_hash: str
+    raw: str
+    sender: str
+    gas_used: int
+    block: int
+    status: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class TxLog:
+    """Append-only record of transactions, mirrored line by line to a JSONL file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.records: list[TxRecord] = []
+        self._fh: TextIO | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("a", encoding="utf-8")
+
+    def append(self, rec: TxRecord) -> None:
+        self.records.append(rec)
+        if self._fh is not None:
+            self._fh.write(rec.to_json() + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    @property
+    def gas_used(self) -> int:
+        return sum(r.gas_used for r in self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @staticmethod
+    def read(path: Path) -> list[TxRecord]:
+        if not path.exists():
+            raise LedgerError(
+                f"no transaction log at {path}; was this run made with the ledger on?"
+            )
+        out = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(TxRecord(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as exc:
+                    raise LedgerError(f"{path}:{n}: not a transaction record ({exc})") from exc
+        return out
+
+
+class Chain:
+    """A web3 connection plus nonce tracking and the transaction log."""
+
+    def __init__(self, w3: Web3, *, embedded: bool, genesis: dict[str, Any] | None = None) -> None:
+        self.w3 = w3
+        self.embedded = embedded
+        self.genesis = genesis
+        self.chain_id = int(w3.eth.chain_id)
+        if genesis and genesis.get("funded"):
+            # calls (views) need a funded sender on eth-tester
+            w3.eth.default_account = genesis["funded"][0]
+        self.log = TxLog()
+        self._nonces: dict[str, int] = {}
+        block = w3.eth.get_block("latest")
+        self.block_gas_limit = int(block["gasLimit"])
+
+    # ---------------------------------------------------------------- constructors
+    @classmethod
+    def embedded_chain(cls, *, funded: Iterable[str], gas_limit: int = DEFAULT_GAS_LIMIT) -> Chain:
+        """A fresh in-process py-evm chain whose genesis funds the given addresses."""
+        genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
+        return cls(_embedded_web3(genesis), embedded=True, genesis=genesis)
+
+    @classmethod
+    def from_genesis(cls, genesis: dict[str, Any]) -> Chain:
+        """Re-create the embedded chain of a finished run from its recorded genesis."""
+        return cls(_embedded_web3(genesis), embedded=True, genesis=genesis)
+
+    @classmethod
+    def from_url(cls, url: str, *, fund: Iterable[str] = ()) -> Chain:
+        """Connect to a JSON-RPC node; fund the given accounts from the node's first unlocked one."""
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+        try:
+            connected = w3.is_connected()
+        except Exception:  # the provider's own errors vary by transport
+            connected = False
+        if not connected:
+            raise LedgerError(
+                f"cannot reach an Ethereum JSON-RPC node at {url}; start one (e.g. "
+                "`npx hardhat node`) or set ledger.url to an empty string for the embedded chain"
+            )
+        chain = cls(w3, embedded=False)
+        to_fund = [a for a in fund if w3.eth.get_balance(to_checksum_address(a)) < ETHER]
+        if to_fund:
+            accounts = w3.eth.accounts
+            if not accounts:
+                raise LedgerError(
+                    f"the node at {url} has no unlocked account to fund fedledger's keys; "
+                    "fund the aggregator and deployer addresses yourself"
+                )
+            for a in to_fund:
+                h = w3.eth.send_transaction(
+                    {"from": accounts[0], "to": to_checksum_address(a), "value": 1000 * ETHER}
+                )
+                w3.eth.wait_for_transaction_receipt(h)
+        return chain
+
+    # ---------------------------------------------------------------- sending
+    def send(
+        self,
+        account: LocalAccount,
+        tx: dict[str, Any],
+        *,
+        gas: int,
+        label: str,
+        round: int | None = None,
+    ) -> dict[str, Any]:
+        """Sign ``tx`` (to/data/value) with ``account``, send it, wait for its receipt, log it."""
+        sender = account.address
+        if sender not in self._nonces:
+            self._nonces[sender] = int(self.w3.eth.get_transaction_count(sender, "pending"))
+        full = {
+            **tx,
+            "chainId": self.chain_id,
+            "nonce": self._nonces[sender],
+            "gas": min(gas, self.block_gas_limit),
+            "maxFeePerGas": MAX_FEE_PER_GAS,
+            "maxPriorityFeePerGas": PRIORITY_FEE,
+            "type": 2,
+        }
+        signed = account.sign_transaction(full)
+        raw = HexBytes(signed.raw_transaction)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        except (Web3Exception, ValueError) as exc:
+            # eth-tester executes on send and raises on revert; the nonce was not consumed
+            raise LedgerError(f"transaction {label!r} (round {round}) failed: {exc}") from exc
+        self._nonces[sender] += 1
+        rec = TxRecord(
+            label=label,
+            round=round,
+            tx_hash=HexBytes(tx_hash).to_0x_hex(),
+            raw=raw.to_0x_hex(),
+            sender=sender,
+            gas_used=int(receipt["gasUsed"]),
+            block=int(receipt["blockNumber"]),
+            status=int(receipt["status"]),
+        )
+        self.log.append(rec)
+        if rec.status != 1:
+            raise LedgerError(
+                f"transaction {label!r} (round {round}) reverted in block {rec.block}: {rec.tx_hash}"
+            )
+        return dict(receipt)
+
+    def replay(self, records: Iterable[TxRecord]) -> Iterator[tuple[TxRecord, str]]:
+        """Send recorded raw transactions again, in order; yield each with its new hash."""
+        for rec in records:
+            try:
+                h = self.w3.eth.send_raw_transaction(HexBytes(rec.raw))
+                self.w3.eth.wait_for_transaction_receipt(h, timeout=120)
+            except (Web3Exception, ValueError) as exc:
+                raise LedgerError(
+                    f"replaying transaction {rec.label!r} of round {rec.round} failed: {exc}"
+                ) from exc
+            yield rec, HexBytes(h).to_0x_hex()
+
+
+def _embedded_web3(genesis: dict[str, Any]) -> Web3:
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import EthereumTesterProvider
+
+    params = PyEVMBackend.generate_genesis_params(
+        overrides={"gas_limit": int(genesis["gas_limit"]), "timestamp": 1_700_000_000}
+    )
+    state = {
+        bytes(HexBytes(a)): {"balance": OPERATOR_FUNDS, "nonce": 0, "code": b"", "storage": {}}
+        for a in genesis["funded"]
+    }
+    backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)
+    return Web3(EthereumTesterProvider(EthereumTester(backend)))

@@ -1,0 +1,359 @@
+"""Typed wrapper around the FedLedger contract: the only place that builds its transactions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3.contract import Contract
+
+from fedledger.errors import LedgerError
+from fedledger.ledger.chain import Chain
+from fedledger.ledger.signing import SignedCommitment, domain_separator
+
+# Per-call gas limits with headroom over what the calls use (no eth_estimateGas round trip: it
+# would execute every transaction twice on the embedded chain).
+GAS_DEPLOY = 2_500_000
+GAS_REGISTER = (40_000, 30_000)  # base, per client
+GAS_OPEN = (160_000, 600)  # base, per selected client (calldata + log bytes)
+GAS_POST = (120_000, 4_000)  # base, per commitment
+GAS_SUBMIT = 120_000
+GAS_FINALIZE = (120_000, 100, 12_000)  # base, per outcome byte, per flagged client
+MAX_BATCH = 2_000  # commitments per transaction
+PACKED_SIZE = 124
+
+
+class RejectReason(IntEnum):
+    """Why the aggregator refused a committed update (recorded on-chain as uint8)."""
+
+    BLOB_MISSING = 1
+    HASH_MISMATCH = 2
+    MALFORMED = 3
+    WRONG_SHAPE = 4
+    WRONG_DTYPE = 5
+    NON_FINITE = 6
+    BAD_SAMPLE_COUNT = 7
+
+
+def decode_custom_error(abi: list[dict[str, Any]], raw: object) -> str | None:
+    """``0x<selector><args>`` -> ``Name(arg=value, ...)`` using the contract's custom errors."""
+    if not isinstance(raw, str | bytes) or len(HexBytes(raw)) < 4:
+        return None
+    data = bytes(HexBytes(raw))
+    for item in abi:
+        if item.get("type") != "error":
+            continue
+        types = [i["type"] for i in item["inputs"]]
+        sig = f"{item['name']}({','.join(types)})"
+        if keccak(text=sig)[:4] == data[:4]:
+            values = decode(types, data[4:])
+            args = ", ".join(
+                f"{i['name']}={v.hex() if isinstance(v, bytes) else v}"
+                for i, v in zip(item["inputs"], values, strict=True)
+            )
+            return f"{item['name']}({args})"
+    return None
+
+
+@cache
+def load_artifact(name: str = "FedLedger") -> dict[str, Any]:
+    text = resources.files("fedledger.ledger").joinpath("artifacts", f"{name}.json").read_text()
+    art: dict[str, Any] = json.loads(text)
+    return art
+
+
+@dataclass(frozen=True)
+class CommitmentRecord:
+    """One recorded commitment; ``index`` is its position in the round (the outcome order)."""
+
+    round: int
+    index: int
+    client: str
+    update_hash: bytes
+    num_samples: int
+    r: bytes
+    vs: bytes
+
+    @property
+    def relayed(self) -> bool:
+        """True when the aggregator posted it with the client's signature."""
+        return any(self.r) or any(self.vs)
+
+
+def pack_commitments(signed: list[SignedCommitment]) -> bytes:
+    """client(20) | updateHash(32) | numSamples(8, big-endian) | r(32) | vs(32) per commitment."""
+    parts = []
+    for s in signed:
+        c = s.commitment
+        parts.append(
+            bytes(HexBytes(s.client))
+            + c.update_hash
+            + c.num_samples.to_bytes(8, "big")
+            + s.r
+            + s.vs
+        )
+    return b"".join(parts)
+
+
+def unpack_commitments(round: int, first_index: int, packed: bytes) -> list[CommitmentRecord]:
+    if len(packed) % PACKED_SIZE:
+        raise LedgerError(f"packed commitments of round {round} have a ragged length {len(packed)}")
+    out = []
+    for k in range(len(packed) // PACKED_SIZE):
+        b = packed[k * PACKED_SIZE : (k + 1) * PACKED_SIZE]
+        out.append(
+            CommitmentRecord(
+                round=round,
+                index=first_index + k,
+                client=to_checksum_address(b[:20]),
+                update_hash=b[20:52],
+                num_samples=int.from_bytes(b[52:60], "big"),
+                r=b[60:92],
+                vs=b[92:124],
+            )
+        )
+    return out
+
+
+def pack_addresses(addresses: list[str]) -> bytes:
+    return b"".join(bytes(HexBytes(a)) for a in addresses)
+
+
+def unpack_addresses(packed: bytes) -> list[str]:
+    return [to_checksum_address(packed[i : i + 20]) for i in range(0, len(packed), 20)]
+
+
+class FedLedgerContract:
+    """Methods named after the contract's; each state change is one logged transaction."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        art = load_artifact()
+        self.address = to_checksum_address(address)
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=art["abi"])
+        self.domain = domain_separator(chain_id=chain.chain_id, contract=self.address)
+
+    @classmethod
+    def deploy(
+        cls,
+        chain: Chain,
+        *,
+        deployer: LocalAccount,
+        aggregator: str,
+        config_hash: bytes,
+        initial_model_hash: bytes,
+    ) -> FedLedgerContract:
+        art = load_artifact()
+        args = encode(
+            ["bytes32", "bytes32", "address"], [config_hash, initial_model_hash, aggregator]
+        )
+        data = art["bytecode"] + args.hex()
+        receipt = chain.send(deployer, {"data": data, "value": 0}, gas=GAS_DEPLOY, label="deploy")
+        return cls(chain, receipt["contractAddress"])
+
+    def _send(
+        self, account: LocalAccount, fn: Any, *, gas: int, label: str, round: int | None
+    ) -> dict[str, Any]:
+        data = fn._encode_transaction_data()
+        try:
+            return self.chain.send(
+                account,
+                {"to": self.address, "data": data, "value": 0},
+                gas=gas,
+                label=label,
+                round=round,
+            )
+        except LedgerError as exc:
+            reason = self.explain_revert(account.address, data)
+            if reason:
+                raise LedgerError(f"{exc}; the contract says: {reason}") from exc
+            raise
+
+    def explain_revert(self, sender: str, data: str | bytes) -> str | None:
+        """Re-run a failed call against the latest state and decode the contract's custom error."""
+        try:
+            self.chain.w3.eth.call({"from": sender, "to": self.address, "data": data})
+        except Exception as exc:  # web3 wraps revert data differently per provider
+            raw = getattr(exc, "data", None) or (exc.args[1] if len(exc.args) > 1 else None)
+            return decode_custom_error(self.contract.abi, raw) or str(exc)
+        return None
+
+    # ---------------------------------------------------------------- transactions
+    def register_clients(self, admin: LocalAccount, clients: list[str]) -> None:
+        for i in range(0, len(clients), MAX_BATCH):
+            chunk = clients[i : i + MAX_BATCH]
+            self._send(
+                admin,
+                self.contract.functions.registerClients(chunk),
+                gas=GAS_REGISTER[0] + GAS_REGISTER[1] * len(chunk),
+                label="registerClients",
+                round=None,
+            )
+
+    def open_round(
+        self, aggregator: LocalAccount, *, round: int, base_model_hash: bytes, selected: list[str]
+    ) -> None:
+        self._send(
+            aggregator,
+            self.contract.functions.openRound(round, base_model_hash, pack_addresses(selected)),
+            gas=GAS_OPEN[0] + GAS_OPEN[1] * len(selected),
+            label="openRound",
+            round=round,
+        )
+
+    def post_commitments(
+        self, aggregator: LocalAccount, *, round: int, signed: list[SignedCommitment]
+    ) -> None:
+        for i in range(0, len(signed), MAX_BATCH):
+            chunk = signed[i : i + MAX_BATCH]
+            self._send(
+                aggregator,
+                self.contract.functions.postCommitments(round, pack_commitments(chunk)),
+                gas=GAS_POST[0] + GAS_POST[1] * len(chunk),
+                label="postCommitments",
+                round=round,
+            )
+
+    def submit_commitment(
+        self, client: LocalAccount, *, round: int, update_hash: bytes, num_samples: int
+    ) -> None:
+        """A client records its own commitment (it needs a funded key)."""
+        self._send(
+            client,
+            self.contract.functions.submitCommitment(round, update_hash, num_samples),
+            gas=GAS_SUBMIT,
+            label="submitCommitment",
+            round=round,
+        )
+
+    def finalize_round(
+        self,
+        aggregator: LocalAccount,
+        *,
+        round: int,
+        global_model_hash: bytes,
+        outcomes: list[int],
+        flagged: list[str],
+    ) -> None:
+        """``outcomes[i]`` is 0 when commitment i was used, else a :class:`RejectReason`."""
+        fn = self.contract.functions.finalizeRound(
+            round, global_model_hash, bytes(outcomes), flagged
+        )
+        gas = GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
+        self._send(aggregator, fn, gas=gas, label="finalizeRound", round=round)
+
+    # ---------------------------------------------------------------- views
+    def current_model_hash(self) -> bytes:
+        return bytes(self.contract.functions.currentModelHash().call())
+
+    def config_hash(self) -> bytes:
+        return bytes(self.contract.functions.configHash().call())
+
+    def round_count(self) -> int:
+        return int(self.contract.functions.roundCount().call())
+
+    def round_info(self, round: int) -> dict[str, Any]:
+        keys = (
+            "open",
+            "finalized",
+            "num_selected",
+            "num_commitments",
+            "base_model_hash",
+            "selected_digest",
+            "commitments_digest",
+            "global_model_hash",
+        )
+        return dict(zip(keys, self.contract.functions.roundInfo(round).call(), strict=True))
+
+    def verify_commitment(self, rec: CommitmentRecord) -> bool:
+        """The contract's own ECDSA check of a posted commitment (a call, no transaction)."""
+        return bool(
+            self.contract.functions.verifyCommitment(
+                rec.round, rec.client, rec.update_hash, rec.num_samples, rec.r, rec.vs
+            ).call()
+        )
+
+    def reputation_of(self, client: str) -> int:
+        return int(self.contract.functions.reputationOf(client).call())
+
+    def onchain_digest(self, round: int, update_hash: bytes, num_samples: int) -> bytes:
+        return bytes(
+            self.contract.functions.commitmentDigest(round, update_hash, num_samples).call()
+        )
+
+    # ---------------------------------------------------------------- events
+    def _logs(self, event: str) -> list[Any]:
+        try:
+            return list(getattr(self.contract.events, event)().get_logs(from_block=0))
+        except Exception as exc:  # node-specific errors
+            raise LedgerError(f"cannot read {event} events from {self.address}: {exc}") from exc
+
+    def ledger_created(self) -> dict[str, Any]:
+        logs = self._logs("LedgerCreated")
+        if len(logs) != 1:
+            raise LedgerError(
+                f"expected one LedgerCreated event at {self.address}, found {len(logs)}"
+            )
+        return dict(logs[0]["args"])
+
+    def rounds_opened(self) -> dict[int, dict[str, Any]]:
+        out = {}
+        for e in self._logs("RoundOpened"):
+            a = e["args"]
+            out[int(a["round"])] = {
+                "base_model_hash": bytes(a["baseModelHash"]),
+                "selected": unpack_addresses(bytes(a["selected"])),
+            }
+        return out
+
+    def commitments(self) -> dict[int, list[CommitmentRecord]]:
+        """Every recorded commitment of every round, ordered by index."""
+        out: dict[int, list[CommitmentRecord]] = {}
+        for e in self._logs("CommitmentsPosted"):
+            a = e["args"]
+            rnd = int(a["round"])
+            out.setdefault(rnd, []).extend(
+                unpack_commitments(rnd, int(a["firstIndex"]), bytes(a["packed"]))
+            )
+        for e in self._logs("CommitmentSubmitted"):
+            a = e["args"]
+            rnd = int(a["round"])
+            out.setdefault(rnd, []).append(
+                CommitmentRecord(
+                    round=rnd,
+                    index=int(a["index"]),
+                    client=to_checksum_address(a["client"]),
+                    update_hash=bytes(a["updateHash"]),
+                    num_samples=int(a["numSamples"]),
+                    r=bytes(32),
+                    vs=bytes(32),
+                )
+            )
+        for recs in out.values():
+            recs.sort(key=lambda c: c.index)
+        return out
+
+    def flags(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for e in self._logs("ClientFlagged"):
+            a = e["args"]
+            out.setdefault(int(a["round"]), []).append(to_checksum_address(a["client"]))
+        return out
+
+    def rounds_finalized(self) -> dict[int, dict[str, Any]]:
+        out = {}
+        for e in self._logs("RoundFinalized"):
+            a = e["args"]
+            out[int(a["round"])] = {
+                "global_model_hash": bytes(a["globalModelHash"]),
+                "outcomes": list(bytes(a["outcomes"])),
+            }
+        return out

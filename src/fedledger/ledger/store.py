@@ -1,0 +1,88 @@
+"""Content-addressed blob store: safetensors files named by their SHA-256. Nothing is pickled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from fedledger.errors import StoreError
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_tensors(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
+    """Serialise tensors to safetensors bytes (deterministic for equal inputs)."""
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return st_save(contiguous, metadata=metadata)
+
+
+def decode_tensors(data: bytes) -> dict[str, torch.Tensor]:
+    """Parse safetensors bytes; anything else is a StoreError (never unpickled)."""
+    try:
+        return dict(st_load(data))
+    except Exception as exc:  # safetensors raises its own error types
+        raise StoreError(f"blob is not a valid safetensors file: {exc}") from exc
+
+
+class BlobStore:
+    """A directory of blobs ``<root>/<aa>/<sha256>.safetensors``; a blob's name is its hash."""
+
+    SUFFIX = ".safetensors"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        digest = _norm(digest)
+        return self.root / digest[:2] / f"{digest}{self.SUFFIX}"
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        p = self.path(digest)
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, p)
+        return digest
+
+    def put_tensors(
+        self, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+    ) -> str:
+        return self.put_bytes(encode_tensors(tensors, metadata))
+
+    def __contains__(self, digest: object) -> bool:
+        return isinstance(digest, str) and self.path(digest).exists()
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The blob's bytes, after checking that they still hash to ``digest``."""
+        p = self.path(digest)
+        if not p.exists():
+            raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
+        data = p.read_bytes()
+        actual = sha256_hex(data)
+        if actual != _norm(digest):
+            raise StoreError(
+                f"blob {_norm(digest)} was altered: its content now hashes to {actual}"
+            )
+        return data
+
+    def get_tensors(self, digest: str) -> dict[str, torch.Tensor]:
+        return decode_tensors(self.get_bytes(digest))
+
+
+def _norm(digest: str) -> str:
+    d = digest.lower().removeprefix("0x")
+    if len(d) != 64 or any(ch not in "0123456789abcdef" for ch in d):
+        raise StoreError(f"expected a 64-digit hex SHA-256, got {digest!r}")
+    return d
