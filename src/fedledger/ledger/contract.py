@@ -123,6 +123,18 @@ def unpack_commitments(round: int, first_index: int, packed: bytes) -> list[Comm
     return out
 
 
+def _submitted_record(a: Any) -> CommitmentRecord:
+    return CommitmentRecord(
+        round=int(a["round"]),
+        index=int(a["index"]),
+        client=to_checksum_address(a["client"]),
+        update_hash=bytes(a["updateHash"]),
+        num_samples=int(a["numSamples"]),
+        r=bytes(32),
+        vs=bytes(32),
+    )
+
+
 def pack_addresses(addresses: list[str]) -> bytes:
     return b"".join(bytes(HexBytes(a)) for a in addresses)
 
@@ -211,28 +223,36 @@ class FedLedgerContract:
 
     def post_commitments(
         self, aggregator: LocalAccount, *, round: int, signed: list[SignedCommitment]
-    ) -> None:
+    ) -> list[CommitmentRecord]:
+        """Post signed commitments; returns them as the chain recorded them (from the receipts)."""
+        out: list[CommitmentRecord] = []
         for i in range(0, len(signed), MAX_BATCH):
             chunk = signed[i : i + MAX_BATCH]
-            self._send(
+            receipt = self._send(
                 aggregator,
                 self.contract.functions.postCommitments(round, pack_commitments(chunk)),
                 gas=GAS_POST[0] + GAS_POST[1] * len(chunk),
                 label="postCommitments",
                 round=round,
             )
+            for e in self.contract.events.CommitmentsPosted().process_receipt(receipt):
+                a = e["args"]
+                out += unpack_commitments(int(a["round"]), int(a["firstIndex"]), bytes(a["packed"]))
+        return out
 
     def submit_commitment(
         self, client: LocalAccount, *, round: int, update_hash: bytes, num_samples: int
-    ) -> None:
+    ) -> CommitmentRecord:
         """A client records its own commitment (it needs a funded key)."""
-        self._send(
+        receipt = self._send(
             client,
             self.contract.functions.submitCommitment(round, update_hash, num_samples),
             gas=GAS_SUBMIT,
             label="submitCommitment",
             round=round,
         )
+        (e,) = self.contract.events.CommitmentSubmitted().process_receipt(receipt)
+        return _submitted_record(e["args"])
 
     def finalize_round(
         self,
@@ -324,19 +344,8 @@ class FedLedgerContract:
                 unpack_commitments(rnd, int(a["firstIndex"]), bytes(a["packed"]))
             )
         for e in self._logs("CommitmentSubmitted"):
-            a = e["args"]
-            rnd = int(a["round"])
-            out.setdefault(rnd, []).append(
-                CommitmentRecord(
-                    round=rnd,
-                    index=int(a["index"]),
-                    client=to_checksum_address(a["client"]),
-                    update_hash=bytes(a["updateHash"]),
-                    num_samples=int(a["numSamples"]),
-                    r=bytes(32),
-                    vs=bytes(32),
-                )
-            )
+            rec = _submitted_record(e["args"])
+            out.setdefault(rec.round, []).append(rec)
         for recs in out.values():
             recs.sort(key=lambda c: c.index)
         return out

@@ -1,0 +1,169 @@
+"""Experiment configuration: TOML in, validated pydantic models out.
+
+``load_config(path, overrides=["federation.rounds=5"])`` reads the file, applies ``--set``
+overrides (values parsed as TOML literals, falling back to strings), and validates. Unknown keys
+and wrong types become a :class:`ConfigError` that names the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fedledger.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    name: Literal["digits", "mnist", "csv", "npz"] = "digits"
+    data_dir: str | None = None
+    path: str | None = None
+    label_column: str = "label"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    max_train_samples: int | None = Field(None, gt=0)
+    max_test_samples: int | None = Field(None, gt=0)
+    partition: Literal["iid", "dirichlet", "shards", "quantity_skew"] = "iid"
+    alpha: float = Field(0.5, gt=0)
+    shards_per_client: int = Field(2, ge=1)
+    sigma: float = Field(1.0, gt=0)
+    min_size: int = Field(1, ge=1)
+
+
+class ModelConfig(Section):
+    name: Literal["logreg", "mlp", "cnn"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [64])
+
+    def params(self) -> dict[str, Any]:
+        return {"hidden": list(self.hidden)} if self.name == "mlp" else {}
+
+
+class FederationConfig(Section):
+    num_clients: int = Field(10, ge=1)
+    clients_per_round: int | None = Field(None, ge=1)
+    fraction: float | None = Field(None, gt=0, le=1)
+    rounds: int = Field(20, ge=1)
+    local_epochs: int = Field(2, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(0.05, gt=0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_selection(self) -> FederationConfig:
+        if self.clients_per_round is not None and self.fraction is not None:
+            raise ValueError("set clients_per_round or fraction, not both")
+        if self.clients_per_round is not None and self.clients_per_round > self.num_clients:
+            raise ValueError(
+                f"clients_per_round ({self.clients_per_round}) exceeds num_clients "
+                f"({self.num_clients})"
+            )
+        return self
+
+    @property
+    def per_round(self) -> int:
+        if self.clients_per_round is not None:
+            return self.clients_per_round
+        if self.fraction is not None:
+            return max(1, round(self.fraction * self.num_clients))
+        return self.num_clients
+
+
+class AggregationConfig(BaseModel):
+    """``name`` picks the rule; every other key is a parameter of that rule, checked by it."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "fedavg"
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LedgerConfig(Section):
+    enabled: bool = True
+    url: str = ""  # empty: the embedded py-evm chain; otherwise a JSON-RPC endpoint
+
+
+class ExperimentConfig(Section):
+    seed: int = 0
+    name: str = "experiment"
+    threads: int = Field(1, ge=1, description="torch intra-op threads; fixed for reproducibility")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
+    aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    def digest(self) -> bytes:
+        """SHA-256 of the resolved TOML: recorded on-chain at deployment."""
+        return hashlib.sha256(self.to_toml().encode()).digest()
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"federation.rounds=5"`` -> (["federation", "rounds"], 5)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is a value, not a section")
+            node = nxt
+        node[path[-1]] = value
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=source)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    return config_from_dict(apply_overrides(raw, overrides or []), source=str(p))
+
+
+def format_validation_error(exc: ValidationError, *, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  unknown key {loc!r}; check the spelling against docs/configuration.md")
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict) else ""
+            lines.append(f"  {loc}: {err['msg']}{shown}")
+    return "\n".join(lines)

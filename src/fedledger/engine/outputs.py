@@ -1,0 +1,135 @@
+"""What a run leaves in RUN_DIR: config.toml, clients.csv, metrics.csv, rejected.csv,
+summary.json, accuracy.png; and the progress bar people watch meanwhile."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fedledger.config import ExperimentConfig
+
+METRIC_COLUMNS = [
+    "round",
+    "accuracy",
+    "loss",
+    "train_loss",
+    "wall_s",
+    "round_s",
+    "tx_count",
+    "gas_used",
+    "num_selected",
+    "num_used",
+    "num_rejected",
+    "num_flagged",
+]
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task: Any) -> None:
+        self._p, self._task = progress, task
+
+    def advance(self, rnd: int, *, acc: float, loss: float) -> None:
+        if self._p is not None:
+            self._p.update(self._task, advance=1, status=f"round {rnd}  acc {acc:.4f}  loss {loss:.4f}")
+
+
+class RunOutputs:
+    def __init__(self, out: Path, cfg: ExperimentConfig) -> None:
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+        self.rows: list[dict[str, Any]] = []
+        self._metrics: TextIO = (out / "metrics.csv").open("w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._metrics, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        self._writer.writeheader()
+        self._rejected: TextIO = (out / "rejected.csv").open("w", newline="", encoding="utf-8")
+        self._rej_writer = csv.writer(self._rejected)
+        self._rej_writer.writerow(["round", "client", "reason"])
+        self.console = Console(stderr=True)
+
+    def write_clients(self, hist: np.ndarray) -> None:
+        """Each client's label histogram: clients.csv, and a short table on the console."""
+        with (self.out / "clients.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["client", "num_samples", *[f"class_{k}" for k in range(hist.shape[1])]])
+            for i, row in enumerate(hist):
+                w.writerow([i, int(row.sum()), *[int(v) for v in row]])
+        shown = min(len(hist), 12)
+        lines = [f"client {i:>4}: n={int(hist[i].sum()):>5}  " + " ".join(f"{int(v):>4}" for v in hist[i]) for i in range(shown)]
+        if len(hist) > shown:
+            lines.append(f"... {len(hist) - shown} more in clients.csv")
+        self.console.print("[bold]label histogram per client[/bold] (classes 0..K-1)")
+        self.console.print("\n".join(lines), highlight=False)
+
+    @contextmanager
+    def progress(self, *, enabled: bool, total: int) -> Iterator[_Bar]:
+        if not enabled:
+            yield _Bar(None, None)
+            return
+        cols = (
+            TextColumn("[bold]fedledger"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*cols, console=self.console, transient=False) as p:
+            task = p.add_task("rounds", total=total, status="")
+            yield _Bar(p, task)
+
+    def add_round(self, row: dict[str, Any], rejected: dict[int, str]) -> None:
+        self.rows.append(row)
+        self._writer.writerow(row)
+        self._metrics.flush()
+        for cid, reason in rejected.items():
+            self._rej_writer.writerow([row["round"], cid, reason])
+        self._rejected.flush()
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self._metrics.close()
+        self._rejected.close()
+        (self.out / "summary.json").write_text(
+            json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        self.plot()
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rounds = [r["round"] for r in self.rows]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(rounds, [r["accuracy"] for r in self.rows], marker="o", label="test accuracy")
+        ax.set_xlabel("round")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax2 = ax.twinx()
+        ax2.plot(rounds, [r["loss"] for r in self.rows], color="tab:red", alpha=0.6, label="test loss")
+        ax2.set_ylabel("loss")
+        ax.set_title(self.out.name)
+        fig.legend(loc="lower center", ncol=2, fontsize=8)
+        fig.tight_layout()
+        fig.savefig(self.out / "accuracy.png", dpi=120)
+        plt.close(fig)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN: write null instead."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
