@@ -86,10 +86,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             for rec, _ in chain.replay(records):
                 report.transactions += 1
         except LedgerError as exc:
-            report.problems.append(
-                f"ledger replay failed at transaction {report.transactions} "
-                f"({exc}); the transaction log was altered"
-            )
+            report.problems.append(f"ledger replay: {exc}; the transaction log was altered")
             return report
     contract = FedLedgerContract(chain, dep.contract)
 

@@ -197,16 +197,27 @@ class Chain:
         return dict(receipt)
 
     def replay(self, records: Iterable[TxRecord]) -> Iterator[tuple[TxRecord, str]]:
-        """Send recorded raw transactions again, in order; yield each with its new hash."""
-        for rec in records:
+        """Send recorded raw transactions again, in order; yield each with its new hash.
+
+        Raises LedgerError naming the transaction's label and round when it cannot be sent or
+        when its outcome (success or revert) differs from the recorded one.
+        """
+        for k, rec in enumerate(records):
+            where = f"transaction {k} ({rec.label!r}, round {rec.round})"
             try:
                 h = self.w3.eth.send_raw_transaction(HexBytes(rec.raw))
-                self.w3.eth.wait_for_transaction_receipt(h, timeout=120)
+                receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120)
             except (Web3Exception, ValueError) as exc:
+                raise LedgerError(f"replaying {where} failed: {exc}") from exc
+            if int(receipt["status"]) != rec.status:
                 raise LedgerError(
-                    f"replaying transaction {rec.label!r} of round {rec.round} failed: {exc}"
-                ) from exc
-            yield rec, HexBytes(h).to_0x_hex()
+                    f"replaying {where}: it {'succeeded' if receipt['status'] else 'reverted'} "
+                    f"but the run recorded status {rec.status}"
+                )
+            new_hash = HexBytes(h).to_0x_hex()
+            if new_hash != rec.tx_hash:
+                raise LedgerError(f"replaying {where}: hash {new_hash} differs from the recorded {rec.tx_hash}")
+            yield rec, new_hash
 
 
 def _embedded_web3(genesis: dict[str, Any]) -> Web3:

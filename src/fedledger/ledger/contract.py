@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from enum import IntEnum
@@ -41,6 +42,22 @@ class RejectReason(IntEnum):
     WRONG_DTYPE = 5
     NON_FINITE = 6
     BAD_SAMPLE_COUNT = 7
+
+
+def _revert_data(exc: Exception) -> bytes | str | None:
+    """Revert data from a provider's exception (web3 keeps it in ``data``; eth-tester in a
+    message ``execution reverted: b"..."``)."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str | bytes):
+        return data
+    msg = str(exc.args[0]) if exc.args else ""
+    if 'reverted: b"' in msg or "reverted: b'" in msg:
+        try:
+            value = ast.literal_eval(msg.split("reverted: ", 1)[1])
+        except (ValueError, SyntaxError):
+            return None
+        return value if isinstance(value, bytes) else None
+    return None
 
 
 def decode_custom_error(abi: list[dict[str, Any]], raw: object) -> str | None:
@@ -194,8 +211,7 @@ class FedLedgerContract:
         try:
             self.chain.w3.eth.call({"from": sender, "to": self.address, "data": data})
         except Exception as exc:  # web3 wraps revert data differently per provider
-            raw = getattr(exc, "data", None) or (exc.args[1] if len(exc.args) > 1 else None)
-            return decode_custom_error(self.contract.abi, raw) or str(exc)
+            return decode_custom_error(self.contract.abi, _revert_data(exc)) or str(exc)
         return None
 
     # ---------------------------------------------------------------- transactions

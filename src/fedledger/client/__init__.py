@@ -1,0 +1,5 @@
+"""The client side: local training and evaluation (later: devices, Flower ClientApp)."""
+
+from fedledger.client.training import LocalResult, evaluate, optimizer_names, train_local
+
+__all__ = ["LocalResult", "evaluate", "optimizer_names", "train_local"]
