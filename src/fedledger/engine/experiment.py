@@ -15,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from fedledger.client import evaluate, train_local
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram, load_dataset, partition
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.session import LedgerSession
+from fedledger.engine.session import LedgerSession, RoundPlan
 from fedledger.engine.validation import UPDATE_KEY, check_update, load_update, reason_code
 from fedledger.errors import UpdateRejected
 from fedledger.ledger.signing import SignedCommitment
@@ -138,135 +139,156 @@ def run_experiment(
     blob = model_blob(params)
     global_hash = sha256_hex(blob)
     if cfg.ledger.enabled:
-        store = BlobStore(out / "store")
+        store = BlobStore(out / "store", write_behind=True)
         store.put_bytes(blob)
         session = LedgerSession(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
 
     acc = loss = float("nan")
-    with outputs.progress(enabled=progress, total=fed.rounds) as bar:
-        for rnd in range(fed.rounds):
-            t_round = time.perf_counter()
-            tx0 = session.tx_count if session else 0
-            gas0 = session.gas_used if session else 0
-            selected = select_clients(
-                seed=cfg.seed, round=rnd, num_clients=fed.num_clients, k=per_round
-            )
-            rec = RoundRecord(round=rnd, selected=selected)
-            if session:
-                session.open_round(
-                    rnd, base_model_hash=bytes.fromhex(global_hash), selected=selected
-                )
+    # the ledger work of round r runs on a worker thread (the embedded chain in a child
+    # process) while round r+1 trains; rows are written once their round is on-chain
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") if session else None
+    pending: list[tuple[dict[str, Any], dict[int, str], Future[tuple[int, int]] | None]] = []
 
-            # ---- client side: train, store, sign
-            raw_updates: dict[int, torch.Tensor | bytes] = {}
-            signed: dict[int, SignedCommitment] = {}
-            train_losses = []
-            for cid in selected:
-                gen = torch.Generator().manual_seed(client_seed(seed=cfg.seed, round=rnd, client=cid))
-                res = train_local(
-                    model,
-                    params,
-                    client_x[cid],
-                    client_y[cid],
-                    epochs=fed.local_epochs,
-                    batch_size=fed.batch_size,
-                    lr=fed.lr,
-                    generator=gen,
-                    optimizer=fed.optimizer,
-                    momentum=fed.momentum,
-                    weight_decay=fed.weight_decay,
+    def flush(keep: int) -> None:
+        while len(pending) > keep:
+            row, rejected, fut = pending.pop(0)
+            if fut is not None:
+                row["tx_count"], row["gas_used"] = fut.result()
+            outputs.add_round(row, rejected)
+
+    try:
+        with outputs.progress(enabled=progress, total=fed.rounds) as bar:
+            for rnd in range(fed.rounds):
+                t_round = time.perf_counter()
+                selected = select_clients(
+                    seed=cfg.seed, round=rnd, num_clients=fed.num_clients, k=per_round
                 )
-                train_losses.append(res.loss)
-                upd: torch.Tensor | bytes = res.delta
-                if hooks.update is not None:
-                    upd = hooks.update(rnd, cid, res.delta)
-                raw_updates[cid] = upd
-                if session and store:
-                    h = store.put_bytes(upd if isinstance(upd, bytes) else update_blob(upd))
-                    signed[cid] = session.client_sign(
-                        cid, round=rnd, update_hash=bytes.fromhex(h), num_samples=res.num_samples
+                rec = RoundRecord(round=rnd, selected=selected)
+                base_hash = global_hash
+
+                # ---- client side: train, store, sign
+                raw_updates: dict[int, torch.Tensor | bytes] = {}
+                signed: dict[int, SignedCommitment] = {}
+                train_losses = []
+                for cid in selected:
+                    gen = torch.Generator().manual_seed(
+                        client_seed(seed=cfg.seed, round=rnd, client=cid)
                     )
-
-            # ---- aggregator side: record commitments, fetch and check updates
-            order: list[tuple[int, int]] = []  # (client, num_samples) in on-chain index order
-            if session and store:
-                batch = [
-                    signed[c]
-                    for c in selected
-                    if not (hooks.drop_commitment and hooks.drop_commitment(rnd, c))
-                ]
-                records = session.post(rnd, batch)
-                posted = {r.client for r in records}
-                for cid in selected:  # each client checks its commitment made it on-chain
-                    if session.clients[cid].address not in posted:
-                        log.warning("round %d: client %d was left out; it submits itself", rnd, cid)
-                        records.append(session.client_submit(cid, signed[cid]))
-                index_of = {a.address: i for i, a in enumerate(session.clients)}
-                order = [(index_of[r.client], r.num_samples) for r in records]
-                hashes = [r.update_hash.hex() for r in records]
-            else:
-                order = [(c, len(parts[c])) for c in selected]
-            outcomes: list[int] = []
-            used_updates: list[torch.Tensor] = []
-            weights: list[float] = []
-            for k, (cid, n) in enumerate(order):
-                try:
+                    res = train_local(
+                        model,
+                        params,
+                        client_x[cid],
+                        client_y[cid],
+                        epochs=fed.local_epochs,
+                        batch_size=fed.batch_size,
+                        lr=fed.lr,
+                        generator=gen,
+                        optimizer=fed.optimizer,
+                        momentum=fed.momentum,
+                        weight_decay=fed.weight_decay,
+                    )
+                    train_losses.append(res.loss)
+                    upd: torch.Tensor | bytes = res.delta
+                    if hooks.update is not None:
+                        upd = hooks.update(rnd, cid, res.delta)
+                    raw_updates[cid] = upd
                     if session and store:
-                        delta = load_update(store, hashes[k], dim=dim, num_samples=n)
-                    else:
-                        u = raw_updates[cid]
-                        if isinstance(u, bytes):
-                            raise UpdateRejected("MALFORMED", "raw bytes without a store")
-                        delta = check_update(u, dim=dim)
-                except UpdateRejected as exc:
-                    log.warning("round %d: rejected client %d's update: %s", rnd, cid, exc)
-                    rec.rejected[cid] = str(exc)
-                    outcomes.append(reason_code(exc))
-                    continue
-                outcomes.append(0)
-                rec.used.append(cid)
-                used_updates.append(delta)
-                weights.append(float(n))
+                        h = store.put_bytes(upd if isinstance(upd, bytes) else update_blob(upd))
+                        signed[cid] = session.client_sign(
+                            cid,
+                            round=rnd,
+                            update_hash=bytes.fromhex(h),
+                            num_samples=res.num_samples,
+                        )
 
-            # ---- aggregate, store the new global model, finalize on-chain
-            if used_updates:
-                result = rule(
-                    torch.stack(used_updates),
-                    torch.tensor(weights, dtype=torch.float32),
-                    ctx=AggregationContext(
+                # ---- aggregator side: the commitments' on-chain order is the batch it posts,
+                # then the clients it left out, who submit their own
+                dropped = [
+                    c for c in selected if hooks.drop_commitment and hooks.drop_commitment(rnd, c)
+                ]
+                order = [c for c in selected if c not in dropped] + dropped
+                outcomes: list[int] = []
+                used_updates: list[torch.Tensor] = []
+                weights: list[float] = []
+                for cid in order:
+                    n_samples = len(parts[cid])
+                    try:
+                        if session and store:
+                            c = signed[cid].commitment
+                            n_samples = c.num_samples
+                            delta = load_update(
+                                store, c.update_hash.hex(), dim=dim, num_samples=c.num_samples
+                            )
+                        else:
+                            u = raw_updates[cid]
+                            if isinstance(u, bytes):
+                                raise UpdateRejected("MALFORMED", "raw bytes without a store")
+                            delta = check_update(u, dim=dim)
+                    except UpdateRejected as exc:
+                        log.warning("round %d: rejected client %d's update: %s", rnd, cid, exc)
+                        rec.rejected[cid] = str(exc)
+                        outcomes.append(reason_code(exc))
+                        continue
+                    outcomes.append(0)
+                    rec.used.append(cid)
+                    used_updates.append(delta)
+                    weights.append(float(n_samples))
+
+                # ---- aggregate, store the new global model, hand the round to the ledger
+                if used_updates:
+                    result = rule(
+                        torch.stack(used_updates),
+                        torch.tensor(weights, dtype=torch.float32),
+                        ctx=AggregationContext(
+                            round=rnd,
+                            generator=aggregation_generator(seed=cfg.seed, round=rnd),
+                            global_params=params,
+                        ),
+                    )
+                    params = params + result.aggregate
+                    rec.flagged = [rec.used[i] for i in result.excluded]
+                blob = model_blob(params)
+                global_hash = store.put_bytes(blob) if store else sha256_hex(blob)
+                fut = None
+                if session and worker:
+                    plan = RoundPlan(
                         round=rnd,
-                        generator=aggregation_generator(seed=cfg.seed, round=rnd),
-                        global_params=params,
-                    ),
-                )
-                params = params + result.aggregate
-                rec.flagged = [rec.used[i] for i in result.excluded]
-            blob = model_blob(params)
-            global_hash = store.put_bytes(blob) if store else sha256_hex(blob)
-            if session:
-                session.finalize(
-                    rnd,
-                    global_model_hash=bytes.fromhex(global_hash),
-                    outcomes=outcomes,
-                    flagged=rec.flagged,
-                )
-            acc, loss = evaluate(model, params, data.x_test, data.y_test)
-            row = {
-                "round": rnd,
-                "accuracy": acc,
-                "loss": loss,
-                "train_loss": float(np.mean(train_losses)) if train_losses else float("nan"),
-                "wall_s": time.perf_counter() - t_start,
-                "round_s": time.perf_counter() - t_round,
-                "tx_count": (session.tx_count - tx0) if session else 0,
-                "gas_used": (session.gas_used - gas0) if session else 0,
-                "num_selected": len(selected),
-                "num_used": len(rec.used),
-                "num_rejected": len(rec.rejected),
-                "num_flagged": len(rec.flagged),
-            }
-            outputs.add_round(row, rec.rejected)
-            bar.advance(rnd, acc=acc, loss=loss)
+                        base_model_hash=bytes.fromhex(base_hash),
+                        selected=selected,
+                        batch=[signed[c] for c in order if c not in dropped],
+                        left_out=[(c, signed[c]) for c in dropped],
+                        order=order,
+                        outcomes=outcomes,
+                        flagged=rec.flagged,
+                        global_model_hash=bytes.fromhex(global_hash),
+                    )
+                    fut = worker.submit(session.record_round, plan)
+                acc, loss = evaluate(model, params, data.x_test, data.y_test)
+                row = {
+                    "round": rnd,
+                    "accuracy": acc,
+                    "loss": loss,
+                    "train_loss": float(np.mean(train_losses)) if train_losses else float("nan"),
+                    "wall_s": time.perf_counter() - t_start,
+                    "round_s": time.perf_counter() - t_round,
+                    "tx_count": 0,
+                    "gas_used": 0,
+                    "num_selected": len(selected),
+                    "num_used": len(rec.used),
+                    "num_rejected": len(rec.rejected),
+                    "num_flagged": len(rec.flagged),
+                }
+                pending.append((row, rec.rejected, fut))
+                flush(keep=1)  # at most one round in flight on the ledger
+                bar.advance(rnd, acc=acc, loss=loss)
+            flush(keep=0)
+    finally:
+        if worker:
+            worker.shutdown(wait=True, cancel_futures=True)
+        if session:
+            session.close()
+        if store:
+            store.close()
 
     summary: dict[str, Any] = {
         "name": cfg.name,
@@ -285,7 +307,5 @@ def run_experiment(
             "embedded": session.chain.embedded if session else None,
         },
     }
-    if session:
-        session.close()
     outputs.finish(summary)
     return summary

@@ -39,7 +39,9 @@ class _Bar:
 
     def advance(self, rnd: int, *, acc: float, loss: float) -> None:
         if self._p is not None:
-            self._p.update(self._task, advance=1, status=f"round {rnd}  acc {acc:.4f}  loss {loss:.4f}")
+            self._p.update(
+                self._task, advance=1, status=f"round {rnd}  acc {acc:.4f}  loss {loss:.4f}"
+            )
 
 
 class RunOutputs:
@@ -49,7 +51,9 @@ class RunOutputs:
         (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
         self._metrics: TextIO = (out / "metrics.csv").open("w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._metrics, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        self._writer = csv.DictWriter(
+            self._metrics, fieldnames=METRIC_COLUMNS, extrasaction="ignore"
+        )
         self._writer.writeheader()
         self._rejected: TextIO = (out / "rejected.csv").open("w", newline="", encoding="utf-8")
         self._rej_writer = csv.writer(self._rejected)
@@ -64,7 +68,11 @@ class RunOutputs:
             for i, row in enumerate(hist):
                 w.writerow([i, int(row.sum()), *[int(v) for v in row]])
         shown = min(len(hist), 12)
-        lines = [f"client {i:>4}: n={int(hist[i].sum()):>5}  " + " ".join(f"{int(v):>4}" for v in hist[i]) for i in range(shown)]
+        lines = [
+            f"client {i:>4}: n={int(hist[i].sum()):>5}  "
+            + " ".join(f"{int(v):>4}" for v in hist[i])
+            for i in range(shown)
+        ]
         if len(hist) > shown:
             lines.append(f"... {len(hist) - shown} more in clients.csv")
         self.console.print("[bold]label histogram per client[/bold] (classes 0..K-1)")
@@ -115,7 +123,9 @@ class RunOutputs:
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
         ax2 = ax.twinx()
-        ax2.plot(rounds, [r["loss"] for r in self.rows], color="tab:red", alpha=0.6, label="test loss")
+        ax2.plot(
+            rounds, [r["loss"] for r in self.rows], color="tab:red", alpha=0.6, label="test loss"
+        )
         ax2.set_ylabel("loss")
         ax.set_title(self.out.name)
         fig.legend(loc="lower center", ncol=2, fontsize=8)

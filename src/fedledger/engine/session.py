@@ -15,6 +15,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from fedledger.config import ExperimentConfig
+from fedledger.errors import LedgerError
 from fedledger.ledger.chain import ETHER, Chain, TxLog
 from fedledger.ledger.contract import CommitmentRecord, FedLedgerContract
 from fedledger.ledger.keys import derive_account
@@ -45,9 +46,29 @@ class Deployment:
         return cls(**json.loads(path.read_text()))
 
 
+@dataclass(frozen=True)
+class RoundPlan:
+    """Everything the aggregator decided in a round, to be written to the ledger."""
+
+    round: int
+    base_model_hash: bytes
+    selected: list[int]
+    batch: list[SignedCommitment]  # posted by the aggregator
+    left_out: list[tuple[int, SignedCommitment]]  # (client, commitment) it did not post
+    order: list[int]  # clients in on-chain commitment order = aggregation order
+    outcomes: list[int]  # per commitment in that order: 0 used, else a RejectReason
+    flagged: list[int]
+    global_model_hash: bytes
+
+
 class LedgerSession:
     def __init__(
-        self, cfg: ExperimentConfig, *, run_dir: Path, initial_model_hash: bytes
+        self,
+        cfg: ExperimentConfig,
+        *,
+        run_dir: Path,
+        initial_model_hash: bytes,
+        child_process: bool = True,
     ) -> None:
         seed, n = cfg.seed, cfg.federation.num_clients
         self.deployer = derive_account(seed=seed, role="deployer")
@@ -59,7 +80,7 @@ class LedgerSession:
         if cfg.ledger.url:
             self.chain = Chain.from_url(cfg.ledger.url, fund=operators)
         else:
-            self.chain = Chain.embedded_chain(funded=operators)
+            self.chain = Chain.embedded_chain(funded=operators, child_process=child_process)
         ledger_dir = run_dir / "ledger"
         ledger_dir.mkdir(parents=True, exist_ok=True)
         self.chain.log = TxLog(ledger_dir / TX_FILE)
@@ -107,6 +128,34 @@ class LedgerSession:
             flagged=[self.clients[i].address for i in flagged],
         )
 
+    def record_round(self, plan: RoundPlan) -> tuple[int, int]:
+        """One round's ledger work, in order: open, post, left-out clients submit, finalize.
+
+        Returns (transactions, gas) it took. The on-chain order of the commitments must be the
+        order the aggregator aggregated in (``plan.order``), or the audit could not recompute it.
+        """
+        tx0, gas0 = self.tx_count, self.gas_used
+        self.open_round(plan.round, base_model_hash=plan.base_model_hash, selected=plan.selected)
+        records = self.post(plan.round, plan.batch)
+        posted = {r.client for r in records}
+        for cid, signed in plan.left_out:  # each client checks that its commitment made it
+            if self.clients[cid].address not in posted:
+                records.append(self.client_submit(cid, signed))
+        index_of = {a.address: i for i, a in enumerate(self.clients)}
+        actual = [index_of[r.client] for r in records]
+        if actual != plan.order:
+            raise LedgerError(
+                f"round {plan.round}: commitments were recorded in the order {actual}, "
+                f"but the aggregator aggregated in the order {plan.order}"
+            )
+        self.finalize(
+            plan.round,
+            global_model_hash=plan.global_model_hash,
+            outcomes=plan.outcomes,
+            flagged=plan.flagged,
+        )
+        return self.tx_count - tx0, self.gas_used - gas0
+
     # ---------------------------------------------------------------- client side
     def client_sign(
         self, client: int, *, round: int, update_hash: bytes, num_samples: int
@@ -145,4 +194,4 @@ class LedgerSession:
         return self.chain.log.gas_used
 
     def close(self) -> None:
-        self.chain.log.close()
+        self.chain.close()

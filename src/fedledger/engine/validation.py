@@ -49,7 +49,8 @@ def load_update(store: BlobStore, update_hash: str, *, dim: int, num_samples: in
         raise UpdateRejected(RejectReason.MALFORMED.name, str(exc)) from exc
     if set(tensors) != {UPDATE_KEY}:
         raise UpdateRejected(
-            RejectReason.MALFORMED.name, f"expected one tensor {UPDATE_KEY!r}, got {sorted(tensors)}"
+            RejectReason.MALFORMED.name,
+            f"expected one tensor {UPDATE_KEY!r}, got {sorted(tensors)}",
         )
     return check_update(tensors[UPDATE_KEY], dim=dim)
 

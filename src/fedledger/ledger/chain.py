@@ -20,12 +20,12 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from fedledger.errors import LedgerError
+from fedledger.ledger.embedded import OPERATOR_FUNDS, embedded_web3
 
 GWEI = 10**9
 ETHER = 10**18
 MAX_FEE_PER_GAS = 50 * GWEI
 PRIORITY_FEE = 1
-OPERATOR_FUNDS = 10**6 * ETHER
 DEFAULT_GAS_LIMIT = 30_000_000
 
 
@@ -108,15 +108,28 @@ class Chain:
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def embedded_chain(cls, *, funded: Iterable[str], gas_limit: int = DEFAULT_GAS_LIMIT) -> Chain:
-        """A fresh in-process py-evm chain whose genesis funds the given addresses."""
+    def embedded_chain(
+        cls,
+        *,
+        funded: Iterable[str],
+        gas_limit: int = DEFAULT_GAS_LIMIT,
+        child_process: bool = False,
+    ) -> Chain:
+        """A fresh py-evm chain whose genesis funds the given addresses; with ``child_process``
+        it executes in a child process (on another core)."""
         genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
-        return cls(_embedded_web3(genesis), embedded=True, genesis=genesis)
+        return cls(embedded_web3(genesis, child_process=child_process), embedded=True, genesis=genesis)
 
     @classmethod
     def from_genesis(cls, genesis: dict[str, Any]) -> Chain:
         """Re-create the embedded chain of a finished run from its recorded genesis."""
-        return cls(_embedded_web3(genesis), embedded=True, genesis=genesis)
+        return cls(embedded_web3(genesis), embedded=True, genesis=genesis)
+
+    def close(self) -> None:
+        self.log.close()
+        close = getattr(self.w3.provider, "close", None)
+        if callable(close):
+            close()
 
     @classmethod
     def from_url(cls, url: str, *, fund: Iterable[str] = ()) -> Chain:
@@ -218,18 +231,3 @@ class Chain:
             if new_hash != rec.tx_hash:
                 raise LedgerError(f"replaying {where}: hash {new_hash} differs from the recorded {rec.tx_hash}")
             yield rec, new_hash
-
-
-def _embedded_web3(genesis: dict[str, Any]) -> Web3:
-    from eth_tester import EthereumTester, PyEVMBackend
-    from web3 import EthereumTesterProvider
-
-    params = PyEVMBackend.generate_genesis_params(
-        overrides={"gas_limit": int(genesis["gas_limit"]), "timestamp": 1_700_000_000}
-    )
-    state = {
-        bytes(HexBytes(a)): {"balance": OPERATOR_FUNDS, "nonce": 0, "code": b"", "storage": {}}
-        for a in genesis["funded"]
-    }
-    backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)
-    return Web3(EthereumTesterProvider(EthereumTester(backend)))

@@ -48,11 +48,14 @@ def domain_separator(*, chain_id: int, contract: str) -> bytes:
 
 
 def commitment_digest(c: Commitment, *, domain: bytes) -> bytes:
+    """keccak256(0x1901 || domain || hashStruct(c)); the struct's fields are static ABI words."""
+    if len(c.update_hash) != 32:
+        raise ValueError(f"update_hash must be 32 bytes, got {len(c.update_hash)}")
     struct_hash = keccak(
-        encode(
-            ["bytes32", "uint256", "bytes32", "uint64"],
-            [COMMITMENT_TYPEHASH, c.round, c.update_hash, c.num_samples],
-        )
+        COMMITMENT_TYPEHASH
+        + c.round.to_bytes(32, "big")
+        + c.update_hash
+        + c.num_samples.to_bytes(32, "big")
     )
     return keccak(b"\x19\x01" + domain + struct_hash)
 

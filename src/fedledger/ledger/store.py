@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -38,9 +38,17 @@ class BlobStore:
 
     SUFFIX = ".safetensors"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, write_behind: bool = False) -> None:
+        """``write_behind``: files are written by a background thread (file I/O releases the
+        GIL, so training goes on meanwhile); until written, reads are served from memory."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._dirs: set[str] = set()
+        self._pending: dict[str, bytes] = {}
+        self._writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="blobstore") if write_behind else None
+        )
+        self._futures: list[Future[None]] = []
 
     def path(self, digest: str) -> Path:
         digest = _norm(digest)
@@ -48,13 +56,35 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         digest = sha256_hex(data)
-        p = self.path(digest)
-        if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, p)
+        if self._writer is None:
+            self._write(digest, data)
+        elif digest not in self._pending:
+            self._pending[digest] = data
+            self._futures.append(self._writer.submit(self._write, digest, data))
         return digest
+
+    def _write(self, digest: str, data: bytes) -> None:
+        p = self.path(digest)
+        if p.parent.name not in self._dirs:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(p.parent.name)
+        try:
+            with p.open("xb") as fh:  # exclusive create: an existing blob is never rewritten
+                fh.write(data)
+        except FileExistsError:
+            pass
+        self._pending.pop(digest, None)
+
+    def flush(self) -> None:
+        """Wait until every blob is on disk (re-raising a failed write)."""
+        futures, self._futures = self._futures, []
+        for f in futures:
+            f.result()
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     def put_tensors(
         self, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
@@ -62,14 +92,18 @@ class BlobStore:
         return self.put_bytes(encode_tensors(tensors, metadata))
 
     def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, str) and self.path(digest).exists()
+        return isinstance(digest, str) and (
+            _norm(digest) in self._pending or self.path(digest).exists()
+        )
 
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking that they still hash to ``digest``."""
         p = self.path(digest)
-        if not p.exists():
-            raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
-        data = p.read_bytes()
+        data = self._pending.get(_norm(digest))
+        if data is None:
+            if not p.exists():
+                raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
+            data = p.read_bytes()
         actual = sha256_hex(data)
         if actual != _norm(digest):
             raise StoreError(

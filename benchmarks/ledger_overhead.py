@@ -1,0 +1,63 @@
+"""Ledger overhead: the quickstart with 100 clients per round, with and without the ledger.
+
+Both variants run in this one process, interleaved (plain, ledger, plain, ledger, ...) after a
+warm-up, so that they see the same machine. Prints the wall times, their ratio, the gas per
+client-round, and ends with ``ratio=X`` (ledger / no-ledger wall time).
+
+    .venv/bin/python benchmarks/ledger_overhead.py [--rounds 30] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from fedledger.config import load_config
+from fedledger.engine import run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    base = [
+        f"federation.num_clients={args.clients}",
+        f"federation.clients_per_round={args.clients}",
+        f"federation.rounds={args.rounds}",
+        "name='ledger-overhead'",
+    ]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    hashes: dict[bool, str] = {}
+    gas = tx = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = load_config(ROOT / "examples/quickstart.toml", [*base, "federation.rounds=1"])
+        run_experiment(warm, out=Path(tmp) / "warm", progress=False)
+        for rep in range(args.repeats):
+            for ledger in (False, True):
+                cfg = load_config(
+                    ROOT / "examples/quickstart.toml", [*base, f"ledger.enabled={str(ledger).lower()}"]
+                )
+                s = run_experiment(cfg, out=Path(tmp) / f"{ledger}-{rep}", progress=False)
+                times[ledger].append(s["wall_s"])
+                hashes[ledger] = s["global_model_hash"]
+                if ledger:
+                    gas, tx = s["ledger"]["gas_used"], s["ledger"]["tx_count"]
+                print(f"  repeat {rep} ledger={ledger!s:<5} wall_s={s['wall_s']:.3f} acc={s['final_accuracy']:.4f}")
+    plain, chain = statistics.median(times[False]), statistics.median(times[True])
+    client_rounds = args.clients * args.rounds
+    print(f"clients_per_round={args.clients} rounds={args.rounds} repeats={args.repeats}")
+    print(f"no_ledger_wall_s={plain:.3f}")
+    print(f"ledger_wall_s={chain:.3f}")
+    print(f"same_global_model_hash={hashes[False] == hashes[True]}")
+    print(f"transactions={tx} gas_total={gas} gas_per_client_round={gas / client_rounds:.0f}")
+    print(f"ratio={chain / plain:.3f}")
+
+
+if __name__ == "__main__":
+    main()
