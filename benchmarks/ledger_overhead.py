@@ -41,14 +41,17 @@ def main() -> None:
         for rep in range(args.repeats):
             for ledger in (False, True):
                 cfg = load_config(
-                    ROOT / "examples/quickstart.toml", [*base, f"ledger.enabled={str(ledger).lower()}"]
+                    ROOT / "examples/quickstart.toml",
+                    [*base, f"ledger.enabled={str(ledger).lower()}"],
                 )
                 s = run_experiment(cfg, out=Path(tmp) / f"{ledger}-{rep}", progress=False)
                 times[ledger].append(s["wall_s"])
                 hashes[ledger] = s["global_model_hash"]
                 if ledger:
                     gas, tx = s["ledger"]["gas_used"], s["ledger"]["tx_count"]
-                print(f"  repeat {rep} ledger={ledger!s:<5} wall_s={s['wall_s']:.3f} acc={s['final_accuracy']:.4f}")
+                print(
+                    f"  repeat {rep} ledger={ledger!s:<5} wall_s={s['wall_s']:.3f} acc={s['final_accuracy']:.4f}"
+                )
     plain, chain = statistics.median(times[False]), statistics.median(times[True])
     client_rounds = args.clients * args.rounds
     print(f"clients_per_round={args.clients} rounds={args.rounds} repeats={args.repeats}")

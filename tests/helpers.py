@@ -14,7 +14,13 @@ def tiny_config(**sections: Any) -> ExperimentConfig:
         "name": "tiny",
         "data": {"name": "digits", "max_train_samples": 400, "max_test_samples": 200},
         "model": {"name": "mlp", "hidden": [16]},
-        "federation": {"num_clients": 4, "rounds": 3, "local_epochs": 1, "batch_size": 16, "lr": 0.1},
+        "federation": {
+            "num_clients": 4,
+            "rounds": 3,
+            "local_epochs": 1,
+            "batch_size": 16,
+            "lr": 0.1,
+        },
         "aggregation": {"name": "fedavg"},
         "ledger": {"enabled": True, "url": ""},
     }

@@ -29,7 +29,9 @@ def test_artifact_fingerprint_matches_sources() -> None:
 def test_recompiling_gives_the_committed_bytecode(tmp_path: Path) -> None:
     if shutil.which("node") is None or not (ROOT / "node_modules" / "solc").exists():
         pytest.fail("solc-js is not installed: run `npm ci` (make test does)")
-    subprocess.run(["node", str(ROOT / "scripts/compile.js"), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        ["node", str(ROOT / "scripts/compile.js"), str(tmp_path)], check=True, capture_output=True
+    )
     fresh = json.loads((tmp_path / "FedLedger.json").read_text())
     art = load_artifact()
     assert fresh["bytecode"] == art["bytecode"]

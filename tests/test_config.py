@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_quickstart_loads_and_overrides_apply() -> None:
-    cfg = load_config(ROOT / "examples/quickstart.toml", ["federation.rounds=3", "ledger.enabled=false"])
+    cfg = load_config(
+        ROOT / "examples/quickstart.toml", ["federation.rounds=3", "ledger.enabled=false"]
+    )
     assert cfg.federation.rounds == 3
     assert cfg.ledger.enabled is False
     assert cfg.data.name == "digits" and cfg.federation.num_clients == 10

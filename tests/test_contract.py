@@ -30,7 +30,9 @@ def ledger():
 def _signed(contract, clients, rnd):
     return [
         sign_commitment(
-            Commitment(round=rnd, update_hash=hashlib.sha256(bytes([i, rnd])).digest(), num_samples=5 + i),
+            Commitment(
+                round=rnd, update_hash=hashlib.sha256(bytes([i, rnd])).digest(), num_samples=5 + i
+            ),
             account=c,
             domain=contract.domain,
         )
@@ -45,7 +47,9 @@ def test_a_full_round_is_recorded(ledger) -> None:
     assert [r.client for r in recs] == [c.address for c in clients]
     assert all(contract.verify_commitment(r) for r in recs)
     new = hashlib.sha256(b"g1").digest()
-    contract.finalize_round(agg, round=0, global_model_hash=new, outcomes=[0, 0, 6, 0], flagged=[clients[1].address])
+    contract.finalize_round(
+        agg, round=0, global_model_hash=new, outcomes=[0, 0, 6, 0], flagged=[clients[1].address]
+    )
     assert contract.current_model_hash() == new
     assert contract.rounds_finalized()[0]["outcomes"] == [0, 0, 6, 0]
     assert contract.reputation_of(clients[1].address) == -1
@@ -101,7 +105,9 @@ def test_forged_signature_fails_the_onchain_check(ledger) -> None:
     contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
     signed = _signed(contract, clients, 0)
     # the aggregator claims client 0 committed what client 1 signed
-    forged = type(signed[1])(commitment=signed[1].commitment, client=clients[0].address, r=signed[1].r, vs=signed[1].vs)
+    forged = type(signed[1])(
+        commitment=signed[1].commitment, client=clients[0].address, r=signed[1].r, vs=signed[1].vs
+    )
     (rec,) = contract.post_commitments(agg, round=0, signed=[forged])
     assert rec.client == clients[0].address
     assert contract.verify_commitment(rec) is False

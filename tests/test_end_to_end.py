@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from eth_account.typed_transactions import TypedTransaction
+from helpers import tiny_config
 from hexbytes import HexBytes
 
 from fedledger.audit import audit_run
 from fedledger.engine import Hooks, run_experiment
 from fedledger.ledger.contract import load_artifact
 from fedledger.ledger.keys import derive_account
-from helpers import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,9 @@ def test_same_seed_same_hash_and_ledger_off_is_the_same_training(clean_run, tmp_
     _, summary = clean_run
     again = run_experiment(tiny_config(), out=tmp_path / "again", progress=False)
     assert again["global_model_hash"] == summary["global_model_hash"]
-    plain = run_experiment(tiny_config(ledger={"enabled": False}), out=tmp_path / "plain", progress=False)
+    plain = run_experiment(
+        tiny_config(ledger={"enabled": False}), out=tmp_path / "plain", progress=False
+    )
     assert plain["global_model_hash"] == summary["global_model_hash"]
     assert plain["ledger"]["tx_count"] == 0
     other = run_experiment(tiny_config(seed=8), out=tmp_path / "other", progress=False)
@@ -75,7 +77,7 @@ def test_malformed_updates_are_rejected_recorded_and_the_run_goes_on(tmp_path: P
     rejected = (out / "rejected.csv").read_text().splitlines()[1:]
     assert len(rejected) == 3
     assert rejected[0] == f"1,0,NON_FINITE: {summary['num_params']} NaN/Inf entries"
-    assert rejected[1].startswith("1,1,\"WRONG_SHAPE: expected shape")
+    assert rejected[1].startswith('1,1,"WRONG_SHAPE: expected shape')
     assert rejected[2].startswith("2,2,MALFORMED")
     metrics = [line.split(",") for line in (out / "metrics.csv").read_text().splitlines()[1:]]
     assert [int(m[10]) for m in metrics] == [0, 2, 1]  # num_rejected per round
@@ -87,7 +89,10 @@ def test_a_left_out_client_submits_itself_and_the_audit_agrees(tmp_path: Path) -
     out = tmp_path / "dropped"
     hooks = Hooks(drop_commitment=lambda rnd, cid: rnd == 1 and cid == 3)
     run_experiment(tiny_config(), out=out, progress=False, hooks=hooks)
-    labels = [json.loads(line)["label"] for line in (out / "ledger/transactions.jsonl").read_text().splitlines()]
+    labels = [
+        json.loads(line)["label"]
+        for line in (out / "ledger/transactions.jsonl").read_text().splitlines()
+    ]
     assert labels.count("submitCommitment") == 1
     report = audit_run(out)
     assert report.ok, report.describe()
@@ -96,10 +101,9 @@ def test_a_left_out_client_submits_itself_and_the_audit_agrees(tmp_path: Path) -
 
 def test_flipping_a_byte_of_an_update_names_round_and_client(clean_run, tmp_path: Path) -> None:
     run = _copy(clean_run[0], tmp_path)
-    from fedledger.ledger import FedLedgerContract  # noqa: F401  (ensures the import path works)
-
     # find round 1's update of client 2 via the audit's own view of the ledger
     from fedledger.audit.auditor import Chain, Deployment, TxLog
+    from fedledger.ledger import FedLedgerContract  # noqa: F401  (ensures the import path works)
 
     dep = Deployment.load(run / "ledger/deployment.json")
     chain = Chain.from_genesis(dep.genesis)
@@ -164,7 +168,9 @@ def test_a_rewritten_aggregation_record_names_the_round(clean_run, tmp_path: Pat
     assert report.problems[0].startswith("round 2: recorded global model hash 4242424242424242")
 
 
-def test_an_edited_transaction_log_fails_the_replay_naming_the_round(clean_run, tmp_path: Path) -> None:
+def test_an_edited_transaction_log_fails_the_replay_naming_the_round(
+    clean_run, tmp_path: Path
+) -> None:
     run = _copy(clean_run[0], tmp_path)
     _resign_finalize(run, 0, b"\x42" * 32)  # round 1 then no longer builds on round 0's model
     report = audit_run(run)

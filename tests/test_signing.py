@@ -33,15 +33,29 @@ def _typed(c: Commitment, chain_id: int) -> dict:
             ],
         },
         "primaryType": "Commitment",
-        "domain": {"name": "FedLedger", "version": "1", "chainId": chain_id, "verifyingContract": CONTRACT},
+        "domain": {
+            "name": "FedLedger",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": CONTRACT,
+        },
         "message": {"round": c.round, "updateHash": c.update_hash, "numSamples": c.num_samples},
     }
 
 
 @settings(max_examples=25, deadline=None)
-@given(rnd=st.integers(0, 2**32), n=st.integers(1, 2**63), seed=st.integers(0, 2**16), chain_id=st.sampled_from([1, 31337]))
-def test_digest_matches_eth_account_eip712_and_recovers(rnd: int, n: int, seed: int, chain_id: int) -> None:
-    c = Commitment(round=rnd, update_hash=hashlib.sha256(str(seed).encode()).digest(), num_samples=n)
+@given(
+    rnd=st.integers(0, 2**32),
+    n=st.integers(1, 2**63),
+    seed=st.integers(0, 2**16),
+    chain_id=st.sampled_from([1, 31337]),
+)
+def test_digest_matches_eth_account_eip712_and_recovers(
+    rnd: int, n: int, seed: int, chain_id: int
+) -> None:
+    c = Commitment(
+        round=rnd, update_hash=hashlib.sha256(str(seed).encode()).digest(), num_samples=n
+    )
     domain = domain_separator(chain_id=chain_id, contract=CONTRACT)
     acct = derive_account(seed=seed, role="client", index=1)
     signed = sign_commitment(c, account=acct, domain=domain)

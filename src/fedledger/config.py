@@ -8,11 +8,11 @@ and wrong types become a :class:`ConfigError` that names the key and what was ex
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fedledger.errors import ConfigError
@@ -96,11 +96,11 @@ class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
     threads: int = Field(1, ge=1, description="torch intra-op threads; fixed for reproducibility")
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    federation: FederationConfig = Field(default_factory=FederationConfig)
-    aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
-    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    data: DataConfig = Field(default_factory=lambda: DataConfig())
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    federation: FederationConfig = Field(default_factory=lambda: FederationConfig())
+    aggregation: AggregationConfig = Field(default_factory=lambda: AggregationConfig())
+    ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))

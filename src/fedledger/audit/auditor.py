@@ -54,8 +54,14 @@ class AuditReport:
             f"{self.transactions} transactions replayed"
         )
         if self.ok:
-            return f"{head}\nOK: every signature, blob and aggregation is consistent with the ledger"
-        lines = [head, f"FAILED: {len(self.problems)} inconsistency(ies); first:", f"  {self.problems[0]}"]
+            return (
+                f"{head}\nOK: every signature, blob and aggregation is consistent with the ledger"
+            )
+        lines = [
+            head,
+            f"FAILED: {len(self.problems)} inconsistency(ies); first:",
+            f"  {self.problems[0]}",
+        ]
         lines += [f"  also: {p}" for p in self.problems[1:]]
         return "\n".join(lines)
 
@@ -63,10 +69,14 @@ class AuditReport:
 def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
     run = Path(run_dir)
     if not (run / "config.toml").exists():
-        raise AuditError(f"{run} has no config.toml; is it a run directory written by `fedledger run`?")
+        raise AuditError(
+            f"{run} has no config.toml; is it a run directory written by `fedledger run`?"
+        )
     dep_path = run / "ledger" / DEPLOYMENT_FILE
     if not dep_path.exists():
-        raise AuditError(f"{run} has no {dep_path.relative_to(run)}: the run was made without the ledger")
+        raise AuditError(
+            f"{run} has no {dep_path.relative_to(run)}: the run was made without the ledger"
+        )
     cfg = load_config(run / "config.toml")
     dep = Deployment.load(dep_path)
     store = BlobStore(run / "store")
@@ -83,7 +93,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         chain = Chain.from_genesis(dep.genesis)
         records = TxLog.read(run / "ledger" / TX_FILE)
         try:
-            for rec, _ in chain.replay(records):
+            for _ in chain.replay(records):
                 report.transactions += 1
         except LedgerError as exc:
             report.problems.append(f"ledger replay: {exc}; the transaction log was altered")
@@ -123,10 +133,16 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             break
         info, fin = opened[rnd], finalized[rnd]
         if info["base_model_hash"].hex() != prev_hash:
-            problem(f"{where}: trained from model {info['base_model_hash'].hex()[:16]}..., "
-                    f"but the previous global model is {prev_hash[:16]}...")
-        expected = [dep.clients[i] for i in select_clients(
-            seed=cfg.seed, round=rnd, num_clients=cfg.federation.num_clients, k=per_round)]
+            problem(
+                f"{where}: trained from model {info['base_model_hash'].hex()[:16]}..., "
+                f"but the previous global model is {prev_hash[:16]}..."
+            )
+        expected = [
+            dep.clients[i]
+            for i in select_clients(
+                seed=cfg.seed, round=rnd, num_clients=cfg.federation.num_clients, k=per_round
+            )
+        ]
         if info["selected"] != expected:
             problem(f"{where}: the selected clients differ from the seeded sampler's choice")
         recs = commitments.get(rnd, [])
@@ -138,40 +154,51 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         used: list[torch.Tensor] = []
         weights: list[float] = []
         used_clients: list[int] = []
-        for rec, outcome in zip(recs, outcomes, strict=True):
+        for cr, outcome in zip(recs, outcomes, strict=True):
             report.commitments += 1
-            who = f"{where}, client {registered.get(rec.client, rec.client)} ({rec.client})"
-            if rec.client not in registered or rec.client not in info["selected"]:
+            who = f"{where}, client {registered.get(cr.client, cr.client)} ({cr.client})"
+            if cr.client not in registered or cr.client not in info["selected"]:
                 problem(f"{who}: committed without being a selected, registered client")
-            if rec.client in seen:
+            if cr.client in seen:
                 problem(f"{who}: committed twice in the round")
-            seen.add(rec.client)
-            if rec.relayed:
-                c = Commitment(round=rnd, update_hash=rec.update_hash, num_samples=rec.num_samples)
+            seen.add(cr.client)
+            if cr.relayed:
+                c = Commitment(round=rnd, update_hash=cr.update_hash, num_samples=cr.num_samples)
                 try:
-                    signer = recover_signer(c, r=rec.r, vs=rec.vs, domain=contract.domain)
+                    signer = recover_signer(c, r=cr.r, vs=cr.vs, domain=contract.domain)
                 except Exception as exc:  # malformed signature bytes
                     signer = f"<invalid signature: {exc}>"
-                if signer != rec.client:
-                    problem(f"{who}: the commitment's signature is not the client's "
-                            f"(forged or altered; it recovers to {signer})")
+                if signer != cr.client:
+                    problem(
+                        f"{who}: the commitment's signature is not the client's "
+                        f"(forged or altered; it recovers to {signer})"
+                    )
             try:
-                delta = load_update(store, rec.update_hash.hex(), dim=dim, num_samples=rec.num_samples)
+                delta = load_update(
+                    store, cr.update_hash.hex(), dim=dim, num_samples=cr.num_samples
+                )
                 verdict = 0
             except UpdateRejected as exc:
                 verdict, detail = int(RejectReason[exc.reason]), str(exc)
             if outcome == 0:
                 if verdict:
-                    if problem(f"{who}: update {rec.update_hash.hex()[:16]}... was used but {detail}"):
+                    if problem(
+                        f"{who}: update {cr.update_hash.hex()[:16]}... was used but {detail}"
+                    ):
                         return report
                     continue
                 used.append(delta)
-                weights.append(float(rec.num_samples))
-                used_clients.append(registered.get(rec.client, -1))
+                weights.append(float(cr.num_samples))
+                used_clients.append(registered.get(cr.client, -1))
             elif verdict == 0:
                 problem(f"{who}: rejected as {_reason(outcome)}, but the update is valid")
-            elif verdict != outcome and verdict not in (RejectReason.BLOB_MISSING, RejectReason.HASH_MISMATCH):
-                problem(f"{who}: rejected as {_reason(outcome)}, but re-checking finds {_reason(verdict)}")
+            elif verdict != outcome and verdict not in (
+                RejectReason.BLOB_MISSING,
+                RejectReason.HASH_MISMATCH,
+            ):
+                problem(
+                    f"{who}: rejected as {_reason(outcome)}, but re-checking finds {_reason(verdict)}"
+                )
 
         # ---- recompute the aggregation
         flagged: list[int] = []
@@ -190,8 +217,10 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         recomputed = sha256_hex(model_blob(params))
         recorded = fin["global_model_hash"].hex()
         if recomputed != recorded:
-            problem(f"{where}: recorded global model hash {recorded[:16]}..., but recomputing "
-                    f"{cfg.aggregation.name} over the {len(used)} used updates gives {recomputed[:16]}...")
+            problem(
+                f"{where}: recorded global model hash {recorded[:16]}..., but recomputing "
+                f"{cfg.aggregation.name} over the {len(used)} used updates gives {recomputed[:16]}..."
+            )
             try:  # go on from the recorded model, so that one bad round is reported once
                 params = store.get_tensors(recorded)[MODEL_KEY]
             except (StoreError, KeyError):
@@ -203,7 +232,9 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 problem(f"{where}: global model blob: {exc}")
         onchain_flags = sorted(registered.get(a, -1) for a in flags.get(rnd, []))
         if onchain_flags != sorted(flagged):
-            problem(f"{where}: flagged clients {onchain_flags} on-chain, but the rule excluded {sorted(flagged)}")
+            problem(
+                f"{where}: flagged clients {onchain_flags} on-chain, but the rule excluded {sorted(flagged)}"
+            )
         prev_hash = recorded
         if len(report.problems) >= MAX_PROBLEMS:
             break

@@ -141,7 +141,7 @@ class LedgerSession:
         for cid, signed in plan.left_out:  # each client checks that its commitment made it
             if self.clients[cid].address not in posted:
                 records.append(self.client_submit(cid, signed))
-        index_of = {a.address: i for i, a in enumerate(self.clients)}
+        index_of: dict[str, int] = {a.address: i for i, a in enumerate(self.clients)}
         actual = [index_of[r.client] for r in records]
         if actual != plan.order:
             raise LedgerError(

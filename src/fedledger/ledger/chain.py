@@ -18,9 +18,10 @@ from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
+from web3.types import Wei
 
 from fedledger.errors import LedgerError
-from fedledger.ledger.embedded import OPERATOR_FUNDS, embedded_web3
+from fedledger.ledger.embedded import embedded_web3
 
 GWEI = 10**9
 ETHER = 10**18
@@ -118,7 +119,9 @@ class Chain:
         """A fresh py-evm chain whose genesis funds the given addresses; with ``child_process``
         it executes in a child process (on another core)."""
         genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
-        return cls(embedded_web3(genesis, child_process=child_process), embedded=True, genesis=genesis)
+        return cls(
+            embedded_web3(genesis, child_process=child_process), embedded=True, genesis=genesis
+        )
 
     @classmethod
     def from_genesis(cls, genesis: dict[str, Any]) -> Chain:
@@ -155,7 +158,7 @@ class Chain:
                 )
             for a in to_fund:
                 h = w3.eth.send_transaction(
-                    {"from": accounts[0], "to": to_checksum_address(a), "value": 1000 * ETHER}
+                    {"from": accounts[0], "to": to_checksum_address(a), "value": Wei(1000 * ETHER)}
                 )
                 w3.eth.wait_for_transaction_receipt(h)
         return chain
@@ -229,5 +232,7 @@ class Chain:
                 )
             new_hash = HexBytes(h).to_0x_hex()
             if new_hash != rec.tx_hash:
-                raise LedgerError(f"replaying {where}: hash {new_hash} differs from the recorded {rec.tx_hash}")
+                raise LedgerError(
+                    f"replaying {where}: hash {new_hash} differs from the recorded {rec.tx_hash}"
+                )
             yield rec, new_hash

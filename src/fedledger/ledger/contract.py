@@ -209,9 +209,12 @@ class FedLedgerContract:
     def explain_revert(self, sender: str, data: str | bytes) -> str | None:
         """Re-run a failed call against the latest state and decode the contract's custom error."""
         try:
-            self.chain.w3.eth.call({"from": sender, "to": self.address, "data": data})
+            self.chain.w3.eth.call(
+                {"from": to_checksum_address(sender), "to": self.address, "data": HexBytes(data)}
+            )
         except Exception as exc:  # web3 wraps revert data differently per provider
-            return decode_custom_error(self.contract.abi, _revert_data(exc)) or str(exc)
+            abi = [dict(item) for item in self.contract.abi]
+            return decode_custom_error(abi, _revert_data(exc)) or str(exc)
         return None
 
     # ---------------------------------------------------------------- transactions

@@ -82,9 +82,9 @@ class ChildProcessProvider(EthereumTesterProvider):
         status, value = self._conn.recv()
         if status == "error":
             raise value
-        return value  # type: ignore[no-any-return]
+        return value
 
-    def is_connected(self, show_traceback: bool = False) -> bool:
+    def is_connected(self, show_traceback: bool = False) -> bool:  # type: ignore[override]
         return self._proc.is_alive()
 
     def close(self) -> None:

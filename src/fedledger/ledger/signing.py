@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from coincurve import PrivateKey
-
 from eth_abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount

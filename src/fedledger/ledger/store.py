@@ -46,7 +46,9 @@ class BlobStore:
         self._dirs: set[str] = set()
         self._pending: dict[str, bytes] = {}
         self._writer = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="blobstore") if write_behind else None
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="blobstore")
+            if write_behind
+            else None
         )
         self._futures: list[Future[None]] = []
 
