@@ -52,6 +52,8 @@ def test_run_then_audit(tmp_path: Path) -> None:
             "--set",
             "federation.num_clients=3",
             "--set",
+            "federation.clients_per_round=3",
+            "--set",
             "data.max_train_samples=300",
         ],
     )
