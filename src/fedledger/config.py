@@ -15,6 +15,7 @@ import tomli_w
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fedledger.attacks.config import AttackConfig
 from fedledger.errors import ConfigError
 
 
@@ -101,6 +102,7 @@ class ExperimentConfig(Section):
     federation: FederationConfig = Field(default_factory=lambda: FederationConfig())
     aggregation: AggregationConfig = Field(default_factory=lambda: AggregationConfig())
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
+    attack: AttackConfig | None = None
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))

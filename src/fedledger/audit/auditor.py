@@ -19,7 +19,7 @@ import torch
 
 from fedledger.aggregation import AggregationContext, create_rule
 from fedledger.config import load_config
-from fedledger.engine.experiment import (
+from fedledger.engine.protocol import (
     MODEL_KEY,
     aggregation_generator,
     model_blob,

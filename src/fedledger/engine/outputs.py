@@ -32,6 +32,8 @@ METRIC_COLUMNS = [
     "num_flagged",
 ]
 
+ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]
+
 
 class _Bar:
     def __init__(self, progress: Progress | None, task: Any) -> None:

@@ -1,0 +1,85 @@
+"""Setting a federation up from a config: data, partition, model, rule, adversary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedledger.aggregation import AggregationRule, create_rule
+from fedledger.config import ExperimentConfig
+from fedledger.data import Dataset, load_dataset, partition
+from fedledger.engine.adversary import Adversary
+from fedledger.models import create_model, get_flat_params
+
+
+@dataclass
+class Federation:
+    cfg: ExperimentConfig
+    data: Dataset
+    parts: list[np.ndarray]
+    client_x: list[torch.Tensor]
+    client_y: list[torch.Tensor]
+    model: torch.nn.Module
+    initial_params: torch.Tensor
+    rule: AggregationRule
+    adversary: Adversary | None
+
+    @property
+    def dim(self) -> int:
+        return self.initial_params.numel()
+
+
+def build_federation(cfg: ExperimentConfig) -> Federation:
+    """Everything a run needs before its first round. Bad settings fail here, before any
+    transaction is sent."""
+    fed = cfg.federation
+    data = load_dataset(
+        cfg.data.name,
+        seed=cfg.seed,
+        data_dir=cfg.data.data_dir,
+        path=cfg.data.path,
+        label_column=cfg.data.label_column,
+        test_fraction=cfg.data.test_fraction,
+        max_train_samples=cfg.data.max_train_samples,
+        max_test_samples=cfg.data.max_test_samples,
+    )
+    parts = partition(
+        data.y_train,
+        num_clients=fed.num_clients,
+        scheme=cfg.data.partition,
+        seed=cfg.seed,
+        alpha=cfg.data.alpha,
+        shards_per_client=cfg.data.shards_per_client,
+        sigma=cfg.data.sigma,
+        min_size=cfg.data.min_size,
+    )
+    rule = create_rule(cfg.aggregation.name, cfg.aggregation.params(), num_clients=fed.per_round)
+    torch.manual_seed(cfg.seed)
+    model = create_model(
+        cfg.model.name,
+        input_shape=data.input_shape,
+        num_classes=data.num_classes,
+        **cfg.model.params(),
+    )
+    adversary = None
+    if cfg.attack is not None:
+        adversary = Adversary(
+            cfg.attack,
+            num_clients=fed.num_clients,
+            seed=cfg.seed,
+            num_classes=data.num_classes,
+            input_shape=data.input_shape,
+        )
+    return Federation(
+        cfg=cfg,
+        data=data,
+        parts=parts,
+        client_x=[data.x_train[torch.as_tensor(p)] for p in parts],
+        client_y=[data.y_train[torch.as_tensor(p)] for p in parts],
+        model=model,
+        initial_params=get_flat_params(model),
+        rule=rule,
+        adversary=adversary,
+    )

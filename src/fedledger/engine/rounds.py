@@ -1,0 +1,169 @@
+"""One round, split the way it will be split across machines: the clients' side (train,
+attack, store, sign) and the aggregator's side (fetch, check, aggregate)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fedledger.aggregation import AggregationContext
+from fedledger.client import train_local
+from fedledger.engine.federation import Federation
+from fedledger.engine.protocol import aggregation_generator, client_generator, update_blob
+from fedledger.engine.session import LedgerSession
+from fedledger.engine.validation import check_update, load_update, reason_code
+from fedledger.errors import UpdateRejected
+from fedledger.ledger.signing import SignedCommitment
+from fedledger.ledger.store import BlobStore
+
+log = logging.getLogger("fedledger")
+
+UpdateHook = Callable[[int, int, torch.Tensor], "torch.Tensor | bytes"]
+
+
+@dataclass
+class Hooks:
+    """Test seams. ``update(round, client, delta)`` may return a different tensor or raw blob
+    bytes; ``drop_commitment(round, client)`` makes the aggregator leave a commitment out of
+    its batch (the client then submits it itself)."""
+
+    update: UpdateHook | None = None
+    drop_commitment: Callable[[int, int], bool] | None = None
+
+
+@dataclass
+class ClientRound:
+    """What the selected clients produced in a round."""
+
+    updates: dict[int, torch.Tensor | bytes] = field(default_factory=dict)
+    num_samples: dict[int, int] = field(default_factory=dict)
+    signed: dict[int, SignedCommitment] = field(default_factory=dict)
+    train_loss: float = float("nan")
+
+
+@dataclass
+class AggregatorRound:
+    """The aggregator's decisions in a round, in on-chain commitment order."""
+
+    order: list[int]
+    outcomes: list[int]
+    dropped: list[int] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)
+    flagged: list[int] = field(default_factory=list)
+    aggregate: torch.Tensor | None = None
+
+
+def clients_round(
+    fed: Federation,
+    rnd: int,
+    selected: list[int],
+    params: torch.Tensor,
+    *,
+    hooks: Hooks,
+    store: BlobStore | None,
+    session: LedgerSession | None,
+) -> ClientRound:
+    """Each selected client trains from ``params``; attackers act; updates are stored and signed."""
+    f = fed.cfg.federation
+    adv = fed.adversary
+    out = ClientRound()
+    losses = []
+    trained: dict[int, torch.Tensor] = {}
+    for cid in selected:
+        x, y = fed.client_x[cid], fed.client_y[cid]
+        if adv is not None:
+            x, y = adv.client_data(rnd, cid, x, y)
+        out.num_samples[cid] = len(y)
+        if adv is not None and not adv.trains(rnd, cid):
+            trained[cid] = torch.zeros_like(params)
+            continue
+        res = train_local(
+            fed.model,
+            params,
+            x,
+            y,
+            epochs=f.local_epochs,
+            batch_size=f.batch_size,
+            lr=f.lr,
+            generator=client_generator(seed=fed.cfg.seed, round=rnd, client=cid),
+            optimizer=f.optimizer,
+            momentum=f.momentum,
+            weight_decay=f.weight_decay,
+        )
+        losses.append(res.loss)
+        trained[cid] = res.delta
+    if adv is not None:
+        trained = adv.poison_round(rnd, trained, global_params=params)
+    out.train_loss = float(np.mean(losses)) if losses else float("nan")
+    for cid in selected:
+        upd: torch.Tensor | bytes = trained[cid]
+        if hooks.update is not None:
+            upd = hooks.update(rnd, cid, trained[cid])
+        out.updates[cid] = upd
+        if session is not None and store is not None:
+            h = store.put_bytes(upd if isinstance(upd, bytes) else update_blob(upd))
+            out.signed[cid] = session.client_sign(
+                cid, round=rnd, update_hash=bytes.fromhex(h), num_samples=out.num_samples[cid]
+            )
+    return out
+
+
+def aggregator_round(
+    fed: Federation,
+    rnd: int,
+    selected: list[int],
+    params: torch.Tensor,
+    clients: ClientRound,
+    *,
+    hooks: Hooks,
+    store: BlobStore | None,
+) -> AggregatorRound:
+    """Fetch and check every committed update, then run the rule over the valid ones.
+
+    The commitments' on-chain order is the batch the aggregator posts, then the clients it
+    left out (who submit their own); the rule sees the updates in that order.
+    """
+    dropped = [c for c in selected if hooks.drop_commitment and hooks.drop_commitment(rnd, c)]
+    order = [c for c in selected if c not in dropped] + dropped
+    agg = AggregatorRound(order=order, outcomes=[], dropped=dropped)
+    used_updates: list[torch.Tensor] = []
+    weights: list[float] = []
+    for cid in order:
+        n = clients.num_samples[cid]
+        try:
+            if store is not None and cid in clients.signed:
+                c = clients.signed[cid].commitment
+                n = c.num_samples
+                delta = load_update(store, c.update_hash.hex(), dim=fed.dim, num_samples=n)
+            else:
+                u = clients.updates[cid]
+                if isinstance(u, bytes):
+                    raise UpdateRejected("MALFORMED", "raw bytes without a store")
+                delta = check_update(u, dim=fed.dim)
+        except UpdateRejected as exc:
+            log.warning("round %d: rejected client %d's update: %s", rnd, cid, exc)
+            agg.rejected[cid] = str(exc)
+            agg.outcomes.append(reason_code(exc))
+            continue
+        agg.outcomes.append(0)
+        agg.used.append(cid)
+        used_updates.append(delta)
+        weights.append(float(n))
+    if used_updates:
+        result = fed.rule(
+            torch.stack(used_updates),
+            torch.tensor(weights, dtype=torch.float32),
+            ctx=AggregationContext(
+                round=rnd,
+                generator=aggregation_generator(seed=fed.cfg.seed, round=rnd),
+                global_params=params,
+            ),
+        )
+        agg.aggregate = result.aggregate
+        agg.flagged = [agg.used[i] for i in result.excluded]
+    return agg
