@@ -24,6 +24,8 @@ contract FedLedger is AccessControl, EIP712 {
     /// @notice EIP-712 type hash of a client's commitment.
     bytes32 public constant COMMITMENT_TYPEHASH =
         keccak256("Commitment(uint256 round,bytes32 updateHash,uint64 numSamples)");
+    /// @notice EIP-712 type hash of a committee member's vote.
+    bytes32 public constant VOTE_TYPEHASH = keccak256("Vote(uint256 round,bytes accept)");
     /// @notice Size of one packed commitment: address(20) | updateHash(32) | numSamples(8) | r(32) | vs(32).
     uint256 public constant PACKED_COMMITMENT_SIZE = 124;
 
@@ -36,6 +38,8 @@ contract FedLedger is AccessControl, EIP712 {
         bytes32 selectedDigest;
         bytes32 commitmentsDigest;
         bytes32 globalModelHash;
+        uint32 committeeSize;
+        uint32 numVotes;
     }
 
     bytes32 private immutable _configHash;
@@ -45,6 +49,9 @@ contract FedLedger is AccessControl, EIP712 {
     mapping(address client => bool) private _registered;
     mapping(uint256 round => Round) private _rounds;
     mapping(uint256 round => mapping(address client => bool)) private _submittedDirectly;
+    // committee validation (BFLC / VBFL): members, who voted, and the per-commitment tally
+    mapping(uint256 round => mapping(address member => uint8)) private _member; // 1 member, 2 voted
+    mapping(uint256 round => bytes) private _acceptVotes; // one counter byte per commitment
     mapping(address client => int256) private _reputation;
 
     error NotRegistered(address client);
@@ -56,6 +63,11 @@ contract FedLedger is AccessControl, EIP712 {
     error MalformedPacking(uint256 length, uint256 unit);
     error OutcomesMismatch(uint256 round, uint256 recorded, uint256 given);
     error ZeroSamples(uint256 round, address client);
+    error NotCommitteeMember(uint256 round, address member);
+    error AlreadyVoted(uint256 round, address member);
+    error BadVoteSignature(uint256 round, address member);
+    error VotesClosed(uint256 round);
+    error NotAccepted(uint256 round, uint256 index);
 
     /// @notice Emitted once, at deployment.
     event LedgerCreated(bytes32 indexed configHash, bytes32 initialModelHash, address aggregator);
@@ -78,6 +90,10 @@ contract FedLedger is AccessControl, EIP712 {
     /// @notice The round's result: the new global model and one outcome byte per commitment
     /// (0 = used, in this order, by the aggregation rule; otherwise a rejection reason code).
     event RoundFinalized(uint256 indexed round, bytes32 globalModelHash, bytes outcomes);
+    /// @notice The round's validation committee was drawn; `members` packs 20-byte addresses.
+    event CommitteeSelected(uint256 indexed round, bytes members);
+    /// @notice A committee member's signed vote: accept[i] is 1 when it accepts commitment i.
+    event VoteRecorded(uint256 indexed round, address indexed member, bytes accept);
 
     /// @param configHash_ SHA-256 of the run's resolved configuration file.
     /// @param initialModelHash SHA-256 of the initial global-model blob.
@@ -137,6 +153,7 @@ contract FedLedger is AccessControl, EIP712 {
     ) external onlyRole(AGGREGATOR_ROLE) {
         Round storage r = _rounds[round];
         if (!r.open) revert RoundNotOpen(round);
+        if (r.numVotes > 0) revert VotesClosed(round);
         if (packed.length % PACKED_COMMITMENT_SIZE != 0)
             revert MalformedPacking(packed.length, PACKED_COMMITMENT_SIZE);
         uint256 first = r.numCommitments;
@@ -152,6 +169,7 @@ contract FedLedger is AccessControl, EIP712 {
     function submitCommitment(uint256 round, bytes32 updateHash, uint64 numSamples) external {
         Round storage r = _rounds[round];
         if (!r.open) revert RoundNotOpen(round);
+        if (r.numVotes > 0) revert VotesClosed(round);
         if (!_registered[msg.sender]) revert NotRegistered(msg.sender);
         if (_submittedDirectly[round][msg.sender]) revert AlreadySubmitted(round, msg.sender);
         if (numSamples == 0) revert ZeroSamples(round, msg.sender);
@@ -180,6 +198,7 @@ contract FedLedger is AccessControl, EIP712 {
         if (!r.open) revert RoundNotOpen(round);
         if (outcomes.length != r.numCommitments)
             revert OutcomesMismatch(round, r.numCommitments, outcomes.length);
+        if (r.committeeSize > 0) _checkAccepted(round, r, outcomes);
         for (uint256 i = 0; i < flagged.length; ++i) {
             address c = flagged[i];
             if (!_registered[c]) revert NotRegistered(c);
@@ -191,6 +210,63 @@ contract FedLedger is AccessControl, EIP712 {
         r.globalModelHash = globalModelHash;
         _currentModelHash = globalModelHash;
         emit RoundFinalized(round, globalModelHash, outcomes);
+    }
+
+    /// @notice Name the validation committee of an open round (before any vote).
+    /// @param round The open round.
+    /// @param members Registered clients, packed 20 bytes each.
+    function selectCommittee(
+        uint256 round,
+        bytes calldata members
+    ) external onlyRole(AGGREGATOR_ROLE) {
+        Round storage r = _rounds[round];
+        if (!r.open) revert RoundNotOpen(round);
+        if (r.numVotes > 0) revert VotesClosed(round);
+        if (members.length % 20 != 0) revert MalformedPacking(members.length, 20);
+        for (uint256 off = 0; off < members.length; off += 20) {
+            address m = address(bytes20(members[off:off + 20]));
+            if (!_registered[m]) revert NotRegistered(m);
+            _member[round][m] = 1;
+        }
+        r.committeeSize = uint32(members.length / 20);
+        emit CommitteeSelected(round, members);
+    }
+
+    /// @notice Record committee members' signed votes on the round's commitments and tally them.
+    /// @dev Each vote is member(20) | r(32) | vs(32) | accept (one byte per commitment, 0 or 1),
+    /// signed as EIP-712 `Vote(uint256 round,bytes accept)`. Commitments cannot be added after
+    /// the first vote.
+    /// @param round The open round.
+    /// @param votes Packed votes, back to back.
+    function postVotes(uint256 round, bytes calldata votes) external onlyRole(AGGREGATOR_ROLE) {
+        Round storage r = _rounds[round];
+        if (!r.open) revert RoundNotOpen(round);
+        uint256 n = r.numCommitments;
+        uint256 unit = 84 + n;
+        if (votes.length % unit != 0) revert MalformedPacking(votes.length, unit);
+        bytes memory tally = _acceptVotes[round];
+        if (tally.length == 0) tally = new bytes(n);
+        for (uint256 off = 0; off < votes.length; off += unit) {
+            address m = address(bytes20(votes[off:off + 20]));
+            bytes calldata accept = votes[off + 84:off + unit];
+            _checkVote(round, m, bytes32(votes[off + 20:off + 52]), bytes32(votes[off + 52:off + 84]), accept);
+            for (uint256 i = 0; i < n; ++i) {
+                if (accept[i] != 0) tally[i] = bytes1(uint8(tally[i]) + 1);
+            }
+            emit VoteRecorded(round, m, accept);
+        }
+        _acceptVotes[round] = tally;
+        r.numVotes += uint32(votes.length / unit);
+    }
+
+    /// @notice How many committee members accepted each commitment of a round.
+    function acceptVotes(uint256 round) external view returns (bytes memory) {
+        return _acceptVotes[round];
+    }
+
+    /// @notice The EIP-712 digest a committee member signs for its vote.
+    function voteDigest(uint256 round, bytes calldata accept) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(VOTE_TYPEHASH, round, keccak256(accept))));
     }
 
     /// @notice The EIP-712 digest a client signs for its commitment.
@@ -254,5 +330,31 @@ contract FedLedger is AccessControl, EIP712 {
     /// @notice Reputation of a client: minus the number of rounds it was flagged in.
     function reputationOf(address client) external view returns (int256) {
         return _reputation[client];
+    }
+
+    function _checkVote(
+        uint256 round,
+        address m,
+        bytes32 r_,
+        bytes32 vs,
+        bytes calldata accept
+    ) private {
+        uint8 state = _member[round][m];
+        if (state == 0) revert NotCommitteeMember(round, m);
+        if (state == 2) revert AlreadyVoted(round, m);
+        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(voteDigest(round, accept), r_, vs);
+        if (err != ECDSA.RecoverError.NoError || signer != m) revert BadVoteSignature(round, m);
+        _member[round][m] = 2;
+    }
+
+    /// A used commitment (outcome 0) needs the votes of more than half of the committee.
+    function _checkAccepted(uint256 round, Round storage r, bytes calldata outcomes) private view {
+        bytes memory tally = _acceptVotes[round];
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            if (outcomes[i] == 0) {
+                uint256 yes = tally.length > i ? uint8(tally[i]) : 0;
+                if (2 * yes <= r.committeeSize) revert NotAccepted(round, i);
+            }
+        }
     }
 }

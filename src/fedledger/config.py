@@ -93,6 +93,21 @@ class LedgerConfig(Section):
     url: str = ""  # empty: the embedded py-evm chain; otherwise a JSON-RPC endpoint
 
 
+class CommitteeConfig(Section):
+    """Committee validation (BFLC, Li et al. 2020; VBFL, Chen et al. 2021): each round a seeded,
+    rotating committee scores every candidate update on its members' own data and votes."""
+
+    size: int = Field(5, ge=1)
+    tolerance: float = Field(0.5, ge=0, description="accept if loss <= (1 + tolerance) * median")
+
+
+class ReputationConfig(Section):
+    """Flags (rule exclusions, rejections, committee rejections) accumulate on-chain; a client
+    flagged ``max_flags`` times is not selected again."""
+
+    max_flags: int | None = Field(None, ge=1)
+
+
 class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
@@ -103,6 +118,15 @@ class ExperimentConfig(Section):
     aggregation: AggregationConfig = Field(default_factory=lambda: AggregationConfig())
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
     attack: AttackConfig | None = None
+    committee: CommitteeConfig | None = None
+    reputation: ReputationConfig = Field(default_factory=lambda: ReputationConfig())
+
+    @property
+    def committee_enabled(self) -> CommitteeConfig | None:
+        """The committee settings when the vote filter is on (``[committee]`` or rule ``committee``)."""
+        if self.committee is not None:
+            return self.committee
+        return CommitteeConfig() if self.aggregation.name == "committee" else None
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))

@@ -19,9 +19,11 @@ import torch
 
 from fedledger.aggregation import AggregationContext, create_rule
 from fedledger.config import load_config
+from fedledger.engine.committee import accepted, select_committee, tally
 from fedledger.engine.protocol import (
     MODEL_KEY,
     aggregation_generator,
+    eligible_clients,
     model_blob,
     select_clients,
 )
@@ -122,6 +124,10 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
     commitments = contract.commitments()
     flags = contract.flags()
     registered = {a: i for i, a in enumerate(dep.clients)}
+    committees = contract.committees()
+    votes = contract.votes()
+    com = cfg.committee_enabled
+    flag_counts = [0] * cfg.federation.num_clients
     dim = params.numel()
 
     for rnd in range(contract.round_count()):
@@ -137,12 +143,15 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 f"{where}: trained from model {info['base_model_hash'].hex()[:16]}..., "
                 f"but the previous global model is {prev_hash[:16]}..."
             )
-        expected = [
-            dep.clients[i]
-            for i in select_clients(
-                seed=cfg.seed, round=rnd, num_clients=cfg.federation.num_clients, k=per_round
-            )
-        ]
+        eligible = eligible_clients(flag_counts, cfg.reputation.max_flags)
+        chosen = select_clients(
+            seed=cfg.seed,
+            round=rnd,
+            num_clients=cfg.federation.num_clients,
+            k=per_round,
+            eligible=eligible,
+        )
+        expected = [dep.clients[i] for i in chosen]
         if info["selected"] != expected:
             problem(f"{where}: the selected clients differ from the seeded sampler's choice")
         recs = commitments.get(rnd, [])
@@ -150,6 +159,25 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         if len(outcomes) != len(recs):
             problem(f"{where}: {len(recs)} commitments but {len(outcomes)} outcomes")
             return report
+        rejected_here = {
+            registered.get(c.client, -1) for c, o in zip(recs, outcomes, strict=False) if o != 0
+        }
+        accepted_by_committee: list[bool] | None = None
+        if com is not None:
+            members = select_committee(
+                seed=cfg.seed,
+                round=rnd,
+                num_clients=cfg.federation.num_clients,
+                size=com.size,
+                trainers=chosen,
+            )
+            if committees.get(rnd) != [dep.clients[m] for m in members]:
+                problem(f"{where}: the committee differs from the seeded draw")
+            round_votes = votes.get(rnd, [])
+            if sorted(v[0] for v in round_votes) != sorted(dep.clients[m] for m in members):
+                problem(f"{where}: not every committee member voted exactly once")
+            counts = tally([list(acc) for _, acc in round_votes]) or [0] * len(recs)
+            accepted_by_committee = accepted(counts, committee_size=len(members))
         seen: set[str] = set()
         used: list[torch.Tensor] = []
         weights: list[float] = []
@@ -180,6 +208,21 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 verdict = 0
             except UpdateRejected as exc:
                 verdict, detail = int(RejectReason[exc.reason]), str(exc)
+            if accepted_by_committee is not None:
+                ok = (
+                    accepted_by_committee[cr.index]
+                    if cr.index < len(accepted_by_committee)
+                    else False
+                )
+                if outcome == 0 and not ok:
+                    problem(f"{who}: used without a majority of the committee")
+                if outcome == RejectReason.COMMITTEE_REJECTED:
+                    if ok:
+                        problem(
+                            f"{who}: rejected as COMMITTEE_REJECTED, but the committee accepted it"
+                        )
+                    elif verdict == 0:
+                        continue
             if outcome == 0:
                 if verdict:
                     if problem(
@@ -214,6 +257,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             )
             params = params + result.aggregate
             flagged = [used_clients[i] for i in result.excluded]
+        flagged = sorted(set(flagged) | rejected_here)
         recomputed = sha256_hex(model_blob(params))
         recorded = fin["global_model_hash"].hex()
         if recomputed != recorded:
@@ -233,8 +277,11 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         onchain_flags = sorted(registered.get(a, -1) for a in flags.get(rnd, []))
         if onchain_flags != sorted(flagged):
             problem(
-                f"{where}: flagged clients {onchain_flags} on-chain, but the rule excluded {sorted(flagged)}"
+                f"{where}: flagged clients {onchain_flags} on-chain, but the rule excluded or rejected {sorted(flagged)}"
             )
+        for flagged_client in onchain_flags:
+            if 0 <= flagged_client < len(flag_counts):
+                flag_counts[flagged_client] += 1
         prev_hash = recorded
         if len(report.problems) >= MAX_PROBLEMS:
             break

@@ -25,7 +25,7 @@ from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.federation import build_federation
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import model_blob, select_clients
+from fedledger.engine.protocol import eligible_clients, model_blob, select_clients
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.engine.session import LedgerSession, RoundPlan
 from fedledger.ledger.store import BlobStore, sha256_hex
@@ -67,6 +67,7 @@ def run_experiment(
     acc = loss = float("nan")
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
+    flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
     # the ledger work of round r runs on a worker thread (the embedded chain in a child
     # process) while round r+1 trains; rows are written once their round is on-chain
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") if session else None
@@ -84,13 +85,19 @@ def run_experiment(
             for rnd in range(fed_cfg.rounds):
                 t_round = time.perf_counter()
                 selected = select_clients(
-                    seed=cfg.seed, round=rnd, num_clients=fed_cfg.num_clients, k=fed_cfg.per_round
+                    seed=cfg.seed,
+                    round=rnd,
+                    num_clients=fed_cfg.num_clients,
+                    k=fed_cfg.per_round,
+                    eligible=eligible_clients(flag_counts, cfg.reputation.max_flags),
                 )
                 base_hash = global_hash
                 cr = clients_round(
                     fed, rnd, selected, params, hooks=hooks, store=store, session=session
                 )
                 ar = aggregator_round(fed, rnd, selected, params, cr, hooks=hooks, store=store)
+                for c in ar.flagged:
+                    flag_counts[c] += 1
                 if ar.aggregate is not None:
                     params = params + ar.aggregate
                     if adv is not None:
@@ -109,6 +116,11 @@ def run_experiment(
                         outcomes=ar.outcomes,
                         flagged=ar.flagged,
                         global_model_hash=bytes.fromhex(global_hash),
+                        committee=ar.committee,
+                        votes=[
+                            session.member_sign_vote(m, round=rnd, accept=v)
+                            for m, v in zip(ar.committee, ar.votes, strict=True)
+                        ],
                     )
                     fut = worker.submit(session.record_round, plan)
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)

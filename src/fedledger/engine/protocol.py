@@ -24,6 +24,13 @@ def select_clients(
     return sorted(pool[int(i)] for i in rng.choice(len(pool), size=k, replace=False))
 
 
+def eligible_clients(flag_counts: list[int], max_flags: int | None) -> list[int] | None:
+    """Clients still eligible under the reputation rule (None: everybody)."""
+    if max_flags is None:
+        return None
+    return [c for c, n in enumerate(flag_counts) if n < max_flags]
+
+
 def derived_seed(*, seed: int, round: int, client: int) -> int:
     """A 64-bit seed for (run, round, client); client -1 is the aggregator."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{round}:{client}".encode()).digest()[:8], "big")

@@ -12,11 +12,19 @@ import torch
 
 from fedledger.aggregation import AggregationContext
 from fedledger.client import train_local
+from fedledger.engine.committee import (
+    accepted,
+    candidate_losses,
+    honest_votes,
+    select_committee,
+    tally,
+)
 from fedledger.engine.federation import Federation
 from fedledger.engine.protocol import aggregation_generator, client_generator, update_blob
 from fedledger.engine.session import LedgerSession
 from fedledger.engine.validation import check_update, load_update, reason_code
 from fedledger.errors import UpdateRejected
+from fedledger.ledger.contract import RejectReason
 from fedledger.ledger.signing import SignedCommitment
 from fedledger.ledger.store import BlobStore
 
@@ -52,6 +60,8 @@ class AggregatorRound:
     order: list[int]
     outcomes: list[int]
     dropped: list[int] = field(default_factory=list)
+    committee: list[int] = field(default_factory=list)
+    votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
     used: list[int] = field(default_factory=list)
     rejected: dict[int, str] = field(default_factory=dict)
     flagged: list[int] = field(default_factory=list)
@@ -154,6 +164,19 @@ def aggregator_round(
         agg.used.append(cid)
         used_updates.append(delta)
         weights.append(float(n))
+    com = fed.cfg.committee_enabled
+    if com is not None:
+        _committee_filter(
+            fed,
+            rnd,
+            selected,
+            params,
+            agg,
+            used_updates,
+            weights,
+            tolerance=com.tolerance,
+            size=com.size,
+        )
     if used_updates:
         result = fed.rule(
             torch.stack(used_updates),
@@ -165,5 +188,54 @@ def aggregator_round(
             ),
         )
         agg.aggregate = result.aggregate
-        agg.flagged = [agg.used[i] for i in result.excluded]
+        excluded = {agg.used[i] for i in result.excluded}
+    else:
+        excluded = set()
+    # reputation: every client the rule excluded or whose update was rejected is flagged
+    agg.flagged = sorted(excluded | set(agg.rejected))
     return agg
+
+
+def _committee_filter(
+    fed: Federation,
+    rnd: int,
+    selected: list[int],
+    params: torch.Tensor,
+    agg: AggregatorRound,
+    used_updates: list[torch.Tensor],
+    weights: list[float],
+    *,
+    tolerance: float,
+    size: int,
+) -> None:
+    """Committee members vote on every commitment; updates without a majority are rejected."""
+    agg.committee = select_committee(
+        seed=fed.cfg.seed,
+        round=rnd,
+        num_clients=fed.cfg.federation.num_clients,
+        size=size,
+        trainers=selected,
+    )
+    pos = {c: i for i, c in enumerate(agg.order)}
+    cand = torch.stack(used_updates) if used_updates else torch.zeros(0, fed.dim)
+    adv = fed.adversary
+    for m in agg.committee:
+        vote = [0] * len(agg.order)
+        if adv is not None and adv.active(rnd, m):  # a malicious member votes the other way
+            for c in agg.used:
+                vote[pos[c]] = int(c in adv.malicious)
+        elif used_updates:
+            losses = candidate_losses(fed.model, params, cand, fed.client_x[m], fed.client_y[m])
+            for c, v in zip(agg.used, honest_votes(losses, tolerance=tolerance), strict=True):
+                vote[pos[c]] = v
+        agg.votes.append(vote)
+    ok = accepted(tally(agg.votes), committee_size=len(agg.committee))
+    keep = [k for k, c in enumerate(agg.used) if ok[pos[c]]]
+    for c in agg.used:
+        if not ok[pos[c]]:
+            agg.rejected[c] = "COMMITTEE_REJECTED: no majority of the committee accepted it"
+            agg.outcomes[pos[c]] = int(RejectReason.COMMITTEE_REJECTED)
+            log.info("round %d: the committee rejected client %d's update", rnd, c)
+    agg.used[:] = [agg.used[k] for k in keep]
+    used_updates[:] = [used_updates[k] for k in keep]
+    weights[:] = [weights[k] for k in keep]

@@ -8,7 +8,7 @@ same calls can run on separate machines later.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,13 @@ from fedledger.errors import LedgerError
 from fedledger.ledger.chain import ETHER, Chain, TxLog
 from fedledger.ledger.contract import CommitmentRecord, FedLedgerContract
 from fedledger.ledger.keys import derive_account
-from fedledger.ledger.signing import Commitment, SignedCommitment, sign_commitment
+from fedledger.ledger.signing import (
+    Commitment,
+    SignedCommitment,
+    SignedVote,
+    sign_commitment,
+    sign_vote,
+)
 
 DEPLOYMENT_FILE = "deployment.json"
 TX_FILE = "transactions.jsonl"
@@ -59,6 +65,8 @@ class RoundPlan:
     outcomes: list[int]  # per commitment in that order: 0 used, else a RejectReason
     flagged: list[int]
     global_model_hash: bytes
+    committee: list[int] = field(default_factory=list)
+    votes: list[SignedVote] = field(default_factory=list)
 
 
 class LedgerSession:
@@ -148,6 +156,13 @@ class LedgerSession:
                 f"round {plan.round}: commitments were recorded in the order {actual}, "
                 f"but the aggregator aggregated in the order {plan.order}"
             )
+        if plan.committee:
+            self.contract.select_committee(
+                self.aggregator,
+                round=plan.round,
+                members=[self.clients[m].address for m in plan.committee],
+            )
+            self.contract.post_votes(self.aggregator, round=plan.round, votes=plan.votes)
         self.finalize(
             plan.round,
             global_model_hash=plan.global_model_hash,
@@ -163,6 +178,14 @@ class LedgerSession:
         return sign_commitment(
             Commitment(round=round, update_hash=update_hash, num_samples=num_samples),
             account=self.clients[client],
+            domain=self.contract.domain,
+        )
+
+    def member_sign_vote(self, member: int, *, round: int, accept: list[int]) -> SignedVote:
+        return sign_vote(
+            round=round,
+            accept=bytes(accept),
+            account=self.clients[member],
             domain=self.contract.domain,
         )
 

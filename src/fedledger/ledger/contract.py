@@ -18,7 +18,7 @@ from web3.contract import Contract
 
 from fedledger.errors import LedgerError
 from fedledger.ledger.chain import Chain
-from fedledger.ledger.signing import SignedCommitment, domain_separator
+from fedledger.ledger.signing import SignedCommitment, SignedVote, domain_separator
 
 # Per-call gas limits with headroom over what the calls use (no eth_estimateGas round trip: it
 # would execute every transaction twice on the embedded chain).
@@ -27,7 +27,9 @@ GAS_REGISTER = (40_000, 30_000)  # base, per client
 GAS_OPEN = (160_000, 600)  # base, per selected client (calldata + log bytes)
 GAS_POST = (120_000, 4_000)  # base, per commitment
 GAS_SUBMIT = 120_000
-GAS_FINALIZE = (120_000, 100, 12_000)  # base, per outcome byte, per flagged client
+GAS_FINALIZE = (120_000, 2_000, 12_000)  # base, per outcome (tally check), per flag
+GAS_COMMITTEE = (80_000, 25_000)  # base, per member
+GAS_VOTES = (100_000, 40_000, 2_500)  # base, per vote, per vote and commitment  # base, per outcome byte, per flagged client
 MAX_BATCH = 2_000  # commitments per transaction
 PACKED_SIZE = 124
 
@@ -42,6 +44,7 @@ class RejectReason(IntEnum):
     WRONG_DTYPE = 5
     NON_FINITE = 6
     BAD_SAMPLE_COUNT = 7
+    COMMITTEE_REJECTED = 8
 
 
 def _revert_data(exc: Exception) -> bytes | str | None:
@@ -289,7 +292,33 @@ class FedLedgerContract:
         gas = GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
         self._send(aggregator, fn, gas=gas, label="finalizeRound", round=round)
 
+    def select_committee(self, aggregator: LocalAccount, *, round: int, members: list[str]) -> None:
+        self._send(
+            aggregator,
+            self.contract.functions.selectCommittee(round, pack_addresses(members)),
+            gas=GAS_COMMITTEE[0] + GAS_COMMITTEE[1] * len(members),
+            label="selectCommittee",
+            round=round,
+        )
+
+    def post_votes(self, aggregator: LocalAccount, *, round: int, votes: list[SignedVote]) -> None:
+        """Post signed votes; the contract checks each signature and tallies."""
+        if not votes:
+            return
+        packed = b"".join(bytes(HexBytes(v.member)) + v.r + v.vs + v.accept for v in votes)
+        n = len(votes[0].accept)
+        self._send(
+            aggregator,
+            self.contract.functions.postVotes(round, packed),
+            gas=GAS_VOTES[0] + len(votes) * (GAS_VOTES[1] + GAS_VOTES[2] * n),
+            label="postVotes",
+            round=round,
+        )
+
     # ---------------------------------------------------------------- views
+    def accept_votes(self, round: int) -> list[int]:
+        return list(bytes(self.contract.functions.acceptVotes(round).call()))
+
     def current_model_hash(self) -> bytes:
         return bytes(self.contract.functions.currentModelHash().call())
 
@@ -309,6 +338,8 @@ class FedLedgerContract:
             "selected_digest",
             "commitments_digest",
             "global_model_hash",
+            "committee_size",
+            "num_votes",
         )
         return dict(zip(keys, self.contract.functions.roundInfo(round).call(), strict=True))
 
@@ -367,6 +398,22 @@ class FedLedgerContract:
             out.setdefault(rec.round, []).append(rec)
         for recs in out.values():
             recs.sort(key=lambda c: c.index)
+        return out
+
+    def committees(self) -> dict[int, list[str]]:
+        return {
+            int(e["args"]["round"]): unpack_addresses(bytes(e["args"]["members"]))
+            for e in self._logs("CommitteeSelected")
+        }
+
+    def votes(self) -> dict[int, list[tuple[str, bytes]]]:
+        """(member, accept bytes) per round, in recorded order."""
+        out: dict[int, list[tuple[str, bytes]]] = {}
+        for e in self._logs("VoteRecorded"):
+            a = e["args"]
+            out.setdefault(int(a["round"]), []).append(
+                (to_checksum_address(a["member"]), bytes(a["accept"]))
+            )
         return out
 
     def flags(self) -> dict[int, list[str]]:

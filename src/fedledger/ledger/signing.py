@@ -20,6 +20,7 @@ DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 COMMITMENT_TYPEHASH = keccak(text="Commitment(uint256 round,bytes32 updateHash,uint64 numSamples)")
+VOTE_TYPEHASH = keccak(text="Vote(uint256 round,bytes accept)")
 
 
 @dataclass(frozen=True)
@@ -82,4 +83,37 @@ def recover_signer(c: Commitment, *, r: bytes, vs: bytes, domain: bytes) -> str:
     addr = Account._recover_hash(
         commitment_digest(c, domain=domain), vrs=(v, int.from_bytes(r, "big"), s)
     )
+    return to_checksum_address(addr)
+
+
+@dataclass(frozen=True)
+class SignedVote:
+    """A committee member's verdict on each of a round's commitments (1 accept, 0 reject)."""
+
+    round: int
+    member: str
+    accept: bytes
+    r: bytes
+    vs: bytes
+
+
+def vote_digest(*, round: int, accept: bytes, domain: bytes) -> bytes:
+    struct_hash = keccak(VOTE_TYPEHASH + round.to_bytes(32, "big") + keccak(accept))
+    return keccak(b"\x19\x01" + domain + struct_hash)
+
+
+def sign_vote(*, round: int, accept: bytes, account: LocalAccount, domain: bytes) -> SignedVote:
+    sig = _private_key(bytes(account.key)).sign_recoverable(
+        vote_digest(round=round, accept=accept, domain=domain), hasher=None
+    )
+    vs = int.from_bytes(sig[32:64], "big") | (sig[64] << 255)
+    return SignedVote(round=round, member=account.address, accept=accept, r=sig[:32], vs=vs.to_bytes(32, "big"))
+
+
+def recover_vote_signer(v: SignedVote, *, domain: bytes) -> str:
+    vs_int = int.from_bytes(v.vs, "big")
+    s = vs_int & ((1 << 255) - 1)
+    rec_v = (vs_int >> 255) + 27
+    digest = vote_digest(round=v.round, accept=v.accept, domain=domain)
+    addr = Account._recover_hash(digest, vrs=(rec_v, int.from_bytes(v.r, "big"), s))
     return to_checksum_address(addr)
