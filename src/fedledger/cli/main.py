@@ -75,5 +75,32 @@ def audit(
         raise typer.Exit(1)
 
 
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="base experiment TOML file")],
+    grid: Annotated[
+        list[str],
+        typer.Option("--grid", help="section.key=v1,v2,... (repeatable; the product is swept)"),
+    ],
+    out: Annotated[Path, typer.Option(help="sweep directory (results.csv, heat maps, cells/)")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override for every cell: section.key=value")
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="cells run in parallel processes")] = 1,
+) -> None:
+    """Run every cell of a grid (resumable: finished cells are skipped) and tabulate them."""
+    from fedledger.engine.sweep import parse_grid, run_sweep
+
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        rows = run_sweep(config, grid=parse_grid(grid), out=out, overrides=set_ or [], jobs=jobs)
+    except FedLedgerError as exc:
+        raise _fail(exc) from None
+    failed = [r for r in rows if not str(r.get("status", "")).startswith("ok")]
+    console.print(
+        f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png"
+    )
+
+
 def main() -> None:  # pragma: no cover
     app()

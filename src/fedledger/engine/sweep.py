@@ -1,0 +1,247 @@
+"""``fedledger sweep``: every cell of a grid of config overrides, resumable, into one table.
+
+Each cell is an ordinary run in ``OUT/cells/<slug>/``; a cell whose ``summary.json`` exists is
+skipped, so an interrupted sweep picks up where it stopped. ``OUT/results.csv`` has one row per
+cell (the grid values, then the summary figures, or the error that stopped the cell), and
+``OUT/heatmap_<metric>.png`` shows accuracy, attack success and detection F1 over the first
+two grid keys (one panel per value of the remaining keys).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from fedledger.config import apply_overrides, config_from_dict, parse_override
+from fedledger.errors import ConfigError, FedLedgerError
+
+METRICS = ["final_accuracy", "attack_success_rate", "detection_f1"]
+RESULT_COLUMNS = [*METRICS, "wall_s", "rounds", "global_model_hash", "status"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    keys: list[str]
+    values: list[list[Any]]
+
+    def cells(self) -> Iterator[dict[str, Any]]:
+        for combo in itertools.product(*self.values):
+            yield dict(zip(self.keys, combo, strict=True))
+
+    def __len__(self) -> int:
+        return math.prod(len(v) for v in self.values)
+
+
+def parse_grid(items: list[str]) -> Grid:
+    """``["attack.name=a,b", "attack.fraction=0.1,0.3"]`` -> Grid (values as TOML literals)."""
+    keys: list[str] = []
+    values: list[list[Any]] = []
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--grid expects section.key=v1,v2,..., got {item!r}")
+        key, raw = item.split("=", 1)
+        vals = [parse_override(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
+        if not vals:
+            raise ConfigError(f"--grid {key} has no values")
+        if key in keys:
+            raise ConfigError(f"--grid {key} given twice")
+        keys.append(key.strip())
+        values.append(vals)
+    if not keys:
+        raise ConfigError("a sweep needs at least one --grid section.key=v1,v2")
+    return Grid(keys, values)
+
+
+def cell_slug(cell: dict[str, Any]) -> str:
+    return "__".join(f"{k}={v}" for k, v in cell.items()).replace("/", "_").replace(" ", "")
+
+
+def cell_config_dict(
+    base: dict[str, Any], cell: dict[str, Any], overrides: list[str]
+) -> dict[str, Any]:
+    """The base config with the cell's values; ``attack.name=none`` removes the attack."""
+    raw = json.loads(json.dumps(base))  # deep copy of plain TOML data
+    raw = apply_overrides(raw, overrides)
+    items = [
+        f"{k}={json.dumps(v)}" for k, v in cell.items() if not (k == "attack.name" and v == "none")
+    ]
+    raw = apply_overrides(raw, items)
+    if cell.get("attack.name") == "none":
+        raw.pop("attack", None)
+    return raw
+
+
+def _run_cell(raw: dict[str, Any], out: Path) -> dict[str, Any]:
+    from fedledger.engine.experiment import run_experiment
+
+    try:
+        cfg = config_from_dict(raw, source=str(out))
+        s = run_experiment(cfg, out=out, progress=False)
+        return {
+            **{m: s.get(m) for m in METRICS},
+            "wall_s": s["wall_s"],
+            "rounds": s["rounds"],
+            "global_model_hash": s["global_model_hash"],
+            "status": "ok",
+        }
+    except FedLedgerError as exc:
+        return {"status": f"error: {exc}".replace("\n", " ")}
+
+
+def run_sweep(
+    config: Path,
+    *,
+    grid: Grid,
+    out: Path,
+    overrides: list[str] | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    base = tomllib.loads(config.read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    cells = list(grid.cells())
+    rows: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for cell in cells:
+        slug = cell_slug(cell)
+        raw = cell_config_dict(base, cell, overrides or [])
+        config_from_dict(raw, source=f"sweep cell {slug}")  # a typo fails before any cell runs
+        done = out / "cells" / slug / "summary.json"
+        if done.exists():
+            s = json.loads(done.read_text())
+            rows[slug] = {
+                **cell,
+                **{m: s.get(m) for m in METRICS},
+                "wall_s": s.get("wall_s"),
+                "rounds": s.get("rounds"),
+                "global_model_hash": s.get("global_model_hash"),
+                "status": "ok (cached)",
+            }
+        else:
+            todo.append((slug, cell, raw))
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    ) as bar:
+        task = bar.add_task("cells", total=len(cells), completed=len(cells) - len(todo), last="")
+        if jobs <= 1:
+            for slug, cell, raw in todo:
+                rows[slug] = {**cell, **_run_cell(raw, out / "cells" / slug)}
+                bar.update(task, advance=1, last=_short(rows[slug]))
+                _write_results(out, grid, cells, rows)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+                futs = {
+                    pool.submit(_run_cell, raw, out / "cells" / slug): (slug, cell)
+                    for slug, cell, raw in todo
+                }
+                for fut in as_completed(futs):
+                    slug, cell = futs[fut]
+                    rows[slug] = {**cell, **fut.result()}
+                    bar.update(task, advance=1, last=_short(rows[slug]))
+                    _write_results(out, grid, cells, rows)
+    ordered = _write_results(out, grid, cells, rows)
+    plot_heatmaps(out, grid, ordered)
+    return ordered
+
+
+def _short(row: dict[str, Any]) -> str:
+    acc = row.get("final_accuracy")
+    return f"acc {acc:.3f}" if isinstance(acc, float) else str(row.get("status", ""))[:60]
+
+
+def _write_results(
+    out: Path, grid: Grid, cells: list[dict[str, Any]], rows: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ordered = [rows[cell_slug(c)] for c in cells if cell_slug(c) in rows]
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=[*grid.keys, *RESULT_COLUMNS], extrasaction="ignore")
+        w.writeheader()
+        for r in ordered:
+            w.writerow(r)
+    return ordered
+
+
+def plot_heatmaps(out: Path, grid: Grid, rows: list[dict[str, Any]]) -> list[Path]:
+    """One PNG per metric: first grid key on rows, second on columns, a panel per other combo."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ykey = grid.keys[0]
+    xkey = grid.keys[1] if len(grid.keys) > 1 else None
+    rest = grid.keys[2:]
+    yvals = grid.values[0]
+    xvals = grid.values[1] if xkey else [""]
+    panels = list(itertools.product(*grid.values[2:])) or [()]
+    paths = []
+    for metric in METRICS:
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            figsize=(1.2 + 0.9 * len(xvals) * len(panels), 0.6 + 0.45 * len(yvals)),
+            squeeze=False,
+        )
+        for ax, panel in zip(axes[0], panels, strict=True):
+            m = np.full((len(yvals), len(xvals)), np.nan)
+            for r in rows:
+                if tuple(r.get(k) for k in rest) != tuple(panel):
+                    continue
+                v = r.get(metric)
+                if isinstance(v, int | float) and v is not None:
+                    i = yvals.index(r[ykey])
+                    j = xvals.index(r[xkey]) if xkey else 0
+                    m[i, j] = float(v)
+            im = ax.imshow(
+                m,
+                vmin=0,
+                vmax=1,
+                cmap="viridis" if metric != "attack_success_rate" else "magma",
+                aspect="auto",
+            )
+            for (i, j), v in np.ndenumerate(m):
+                if not np.isnan(v):
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if v < 0.6 else "black",
+                    )
+            ax.set_yticks(range(len(yvals)), [str(v) for v in yvals], fontsize=7)
+            ax.set_xticks(
+                range(len(xvals)), [str(v) for v in xvals], fontsize=7, rotation=45, ha="right"
+            )
+            ax.set_ylabel(ykey)
+            ax.set_xlabel(xkey or "")
+            ax.set_title(
+                ", ".join(f"{k}={v}" for k, v in zip(rest, panel, strict=True)) or metric,
+                fontsize=8,
+            )
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=metric)
+        p = out / f"heatmap_{metric}.png"
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(p)
+    return paths
