@@ -46,12 +46,15 @@ class AggregationResult:
                coordinates that came from the client, or uniform over the kept clients).
     excluded:  indices of clients the rule dropped (flagged) this round, sorted.
     scores:    optional (n,) per-client score the rule used (distance, trust, similarity).
+    state:     optional new cross-round state (e.g. FoolsGold's per-client history), keyed like
+               ``AggregationContext.history``; the engine keeps it and passes it back next round.
     """
 
     aggregate: torch.Tensor
     weights: torch.Tensor
     excluded: tuple[int, ...] = ()
     scores: torch.Tensor | None = None
+    state: dict[str, Any] | None = None
 
 
 class AggregationRule(Protocol):
