@@ -83,6 +83,7 @@ class AggregationConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     name: str = "fedavg"
+    root_samples: int = Field(100, ge=1, description="size of FLTrust's clean root data set")
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

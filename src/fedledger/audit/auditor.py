@@ -17,16 +17,17 @@ from pathlib import Path
 
 import torch
 
-from fedledger.aggregation import AggregationContext, create_rule
+from fedledger.aggregation import create_rule
 from fedledger.config import load_config
 from fedledger.engine.committee import accepted, select_committee, tally
+from fedledger.engine.federation import build_federation
 from fedledger.engine.protocol import (
     MODEL_KEY,
-    aggregation_generator,
     eligible_clients,
     model_blob,
     select_clients,
 )
+from fedledger.engine.rulectx import ROOT_DATA_RULES, RuleContext
 from fedledger.engine.session import DEPLOYMENT_FILE, TX_FILE, Deployment
 from fedledger.engine.validation import load_update
 from fedledger.errors import AuditError, LedgerError, StoreError, UpdateRejected
@@ -118,6 +119,14 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         return report
 
     per_round = cfg.federation.per_round
+    if cfg.aggregation.name in ROOT_DATA_RULES:
+        # the server's root data is part of the experiment: rebuild it from the config
+        fed = build_federation(cfg)
+        rule_ctx = RuleContext(
+            cfg, model=fed.model, x_train=fed.data.x_train, y_train=fed.data.y_train
+        )
+    else:
+        rule_ctx = RuleContext(cfg)
     rule = create_rule(cfg.aggregation.name, cfg.aggregation.params(), num_clients=per_round)
     opened = contract.rounds_opened()
     finalized = contract.rounds_finalized()
@@ -249,12 +258,9 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             result = rule(
                 torch.stack(used),
                 torch.tensor(weights, dtype=torch.float32),
-                ctx=AggregationContext(
-                    round=rnd,
-                    generator=aggregation_generator(seed=cfg.seed, round=rnd),
-                    global_params=params,
-                ),
+                ctx=rule_ctx.context(rnd, used_clients, params),
             )
+            rule_ctx.update(used_clients, result)
             params = params + result.aggregate
             flagged = [used_clients[i] for i in result.excluded]
         flagged = sorted(set(flagged) | rejected_here)

@@ -11,6 +11,7 @@ from fedledger.aggregation import AggregationRule, create_rule
 from fedledger.config import ExperimentConfig
 from fedledger.data import Dataset, load_dataset, partition
 from fedledger.engine.adversary import Adversary
+from fedledger.engine.rulectx import RuleContext
 from fedledger.models import create_model, get_flat_params
 
 
@@ -25,6 +26,7 @@ class Federation:
     initial_params: torch.Tensor
     rule: AggregationRule
     adversary: Adversary | None
+    rule_context: RuleContext
 
     @property
     def dim(self) -> int:
@@ -82,4 +84,5 @@ def build_federation(cfg: ExperimentConfig) -> Federation:
         initial_params=get_flat_params(model),
         rule=rule,
         adversary=adversary,
+        rule_context=RuleContext(cfg, model=model, x_train=data.x_train, y_train=data.y_train),
     )

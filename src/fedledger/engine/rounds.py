@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fedledger.aggregation import AggregationContext
 from fedledger.client import train_local
 from fedledger.engine.committee import (
     accepted,
@@ -20,7 +19,7 @@ from fedledger.engine.committee import (
     tally,
 )
 from fedledger.engine.federation import Federation
-from fedledger.engine.protocol import aggregation_generator, client_generator, update_blob
+from fedledger.engine.protocol import client_generator, update_blob
 from fedledger.engine.session import LedgerSession
 from fedledger.engine.validation import check_update, load_update, reason_code
 from fedledger.errors import UpdateRejected
@@ -181,12 +180,9 @@ def aggregator_round(
         result = fed.rule(
             torch.stack(used_updates),
             torch.tensor(weights, dtype=torch.float32),
-            ctx=AggregationContext(
-                round=rnd,
-                generator=aggregation_generator(seed=fed.cfg.seed, round=rnd),
-                global_params=params,
-            ),
+            ctx=fed.rule_context.context(rnd, agg.used, params),
         )
+        fed.rule_context.update(agg.used, result)
         agg.aggregate = result.aggregate
         excluded = {agg.used[i] for i in result.excluded}
     else:

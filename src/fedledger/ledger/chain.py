@@ -207,8 +207,11 @@ class Chain:
         )
         self.log.append(rec)
         if rec.status != 1:
+            oog = rec.gas_used >= full["gas"]
             raise LedgerError(
-                f"transaction {label!r} (round {round}) reverted in block {rec.block}: {rec.tx_hash}"
+                f"transaction {label!r} (round {round}) "
+                + (f"ran out of gas ({full['gas']})" if oog else "reverted")
+                + f" in block {rec.block}: {rec.tx_hash}"
             )
         return dict(receipt)
 

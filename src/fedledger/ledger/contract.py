@@ -27,9 +27,13 @@ GAS_REGISTER = (40_000, 30_000)  # base, per client
 GAS_OPEN = (160_000, 600)  # base, per selected client (calldata + log bytes)
 GAS_POST = (120_000, 4_000)  # base, per commitment
 GAS_SUBMIT = 120_000
-GAS_FINALIZE = (120_000, 2_000, 12_000)  # base, per outcome (tally check), per flag
+GAS_FINALIZE = (120_000, 2_000, 35_000)  # base, per outcome (tally check), per flag
 GAS_COMMITTEE = (80_000, 25_000)  # base, per member
-GAS_VOTES = (100_000, 40_000, 2_500)  # base, per vote, per vote and commitment  # base, per outcome byte, per flagged client
+GAS_VOTES = (
+    100_000,
+    40_000,
+    2_500,
+)  # base, per vote, per vote and commitment  # base, per outcome byte, per flagged client
 MAX_BATCH = 2_000  # commitments per transaction
 PACKED_SIZE = 124
 

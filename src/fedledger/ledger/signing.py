@@ -107,7 +107,9 @@ def sign_vote(*, round: int, accept: bytes, account: LocalAccount, domain: bytes
         vote_digest(round=round, accept=accept, domain=domain), hasher=None
     )
     vs = int.from_bytes(sig[32:64], "big") | (sig[64] << 255)
-    return SignedVote(round=round, member=account.address, accept=accept, r=sig[:32], vs=vs.to_bytes(32, "big"))
+    return SignedVote(
+        round=round, member=account.address, accept=accept, r=sig[:32], vs=vs.to_bytes(32, "big")
+    )
 
 
 def recover_vote_signer(v: SignedVote, *, domain: bytes) -> str:
