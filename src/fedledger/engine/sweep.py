@@ -69,15 +69,29 @@ def cell_slug(cell: dict[str, Any]) -> str:
 def cell_config_dict(
     base: dict[str, Any], cell: dict[str, Any], overrides: list[str]
 ) -> dict[str, Any]:
-    """The base config with the cell's values; ``attack.name=none`` removes the attack."""
+    """The base config with the cell's values.
+
+    ``attack.name=none`` removes the attack. A ``[sweep]`` table in the base config is not part
+    of the experiment: ``[sweep.attack_params.<attack>]`` and ``[sweep.rule_params.<rule>]``
+    give the parameters a cell uses when it picks that attack or rule (so one grid can cover
+    attacks and rules whose parameters differ).
+    """
     raw = json.loads(json.dumps(base))  # deep copy of plain TOML data
+    presets = raw.pop("sweep", {})
     raw = apply_overrides(raw, overrides)
     items = [
         f"{k}={json.dumps(v)}" for k, v in cell.items() if not (k == "attack.name" and v == "none")
     ]
     raw = apply_overrides(raw, items)
-    if cell.get("attack.name") == "none":
+    if cell.get("attack.name") == "none" or raw.get("attack", {}).get("name") == "none":
         raw.pop("attack", None)
+    attack = raw.get("attack")
+    if isinstance(attack, dict) and attack.get("name") in presets.get("attack_params", {}):
+        attack["params"] = {**presets["attack_params"][attack["name"]], **attack.get("params", {})}
+    agg = raw.setdefault("aggregation", {})
+    rule_params = presets.get("rule_params", {}).get(agg.get("name", "fedavg"), {})
+    for k, v in rule_params.items():
+        agg.setdefault(k, v)
     return raw
 
 
