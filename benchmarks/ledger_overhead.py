@@ -25,8 +25,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="extra config override"
+    )
     args = ap.parse_args()
     base = [
+        *args.overrides,
         f"federation.num_clients={args.clients}",
         f"federation.clients_per_round={args.clients}",
         f"federation.rounds={args.rounds}",
@@ -54,7 +58,11 @@ def main() -> None:
                 )
     plain, chain = statistics.median(times[False]), statistics.median(times[True])
     client_rounds = args.clients * args.rounds
-    print(f"clients_per_round={args.clients} rounds={args.rounds} repeats={args.repeats}")
+    print(
+        f"clients_per_round={args.clients} rounds={args.rounds} repeats={args.repeats} overrides={args.overrides}"
+    )
+    print(f"no_ledger_s_per_client_round={plain / client_rounds * 1e3:.3f}ms")
+    print(f"ledger_added_s_per_client_round={(chain - plain) / client_rounds * 1e3:.3f}ms")
     print(f"no_ledger_wall_s={plain:.3f}")
     print(f"ledger_wall_s={chain:.3f}")
     print(f"same_global_model_hash={hashes[False] == hashes[True]}")

@@ -60,7 +60,7 @@ def run_experiment(
     blob = model_blob(params)
     global_hash = sha256_hex(blob)
     if cfg.ledger.enabled:
-        store = BlobStore(out / "store", write_behind=True)
+        store = BlobStore(out / "store")
         store.put_bytes(blob)
         session = LedgerSession(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
 

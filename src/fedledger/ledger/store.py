@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -100,12 +101,13 @@ class BlobStore:
 
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking that they still hash to ``digest``."""
-        p = self.path(digest)
         data = self._pending.get(_norm(digest))
-        if data is None:
-            if not p.exists():
-                raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
-            data = p.read_bytes()
+        if data is not None:  # hashed by this store a moment ago, still in memory
+            return data
+        p = self.path(digest)
+        if not p.exists():
+            raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
+        data = p.read_bytes()
         actual = sha256_hex(data)
         if actual != _norm(digest):
             raise StoreError(
@@ -117,8 +119,11 @@ class BlobStore:
         return decode_tensors(self.get_bytes(digest))
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def _norm(digest: str) -> str:
     d = digest.lower().removeprefix("0x")
-    if len(d) != 64 or any(ch not in "0123456789abcdef" for ch in d):
+    if not _HEX64.fullmatch(d):
         raise StoreError(f"expected a 64-digit hex SHA-256, got {digest!r}")
     return d
