@@ -102,5 +102,14 @@ def sweep(
     )
 
 
+def _register_netsim() -> None:
+    from fedledger.cli.netsim import register
+
+    register(app)
+
+
+_register_netsim()
+
+
 def main() -> None:  # pragma: no cover
     app()
