@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fedledger.attacks.config import AttackConfig
 from fedledger.errors import ConfigError
+from fedledger.netsim.config import NetworkConfig
 
 
 class Section(BaseModel):
@@ -109,6 +110,17 @@ class ReputationConfig(Section):
     max_flags: int | None = Field(None, ge=1)
 
 
+class AsyncConfig(Section):
+    """Asynchronous aggregation in simulated time: ``buffer_size = 1`` is FedAsync (Xie et al.
+    2019), larger is FedBuff (Nguyen et al. 2022). Needs a [network] section."""
+
+    buffer_size: int = Field(1, ge=1)
+    concurrency: int = Field(10, ge=1)
+    alpha: float = Field(0.6, gt=0, le=1, description="FedAsync mixing weight")
+    staleness: Literal["constant", "polynomial", "hinge"] = "polynomial"
+    server_lr: float = Field(1.0, gt=0, description="FedBuff server learning rate")
+
+
 class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
@@ -120,6 +132,8 @@ class ExperimentConfig(Section):
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig())
     attack: AttackConfig | None = None
     committee: CommitteeConfig | None = None
+    network: NetworkConfig | None = None
+    asynchronous: AsyncConfig | None = None
     reputation: ReputationConfig = Field(default_factory=lambda: ReputationConfig())
 
     @property

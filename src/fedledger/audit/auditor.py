@@ -21,12 +21,8 @@ from fedledger.aggregation import create_rule
 from fedledger.config import load_config
 from fedledger.engine.committee import accepted, select_committee, tally
 from fedledger.engine.federation import build_federation
-from fedledger.engine.protocol import (
-    MODEL_KEY,
-    eligible_clients,
-    model_blob,
-    select_clients,
-)
+from fedledger.engine.network import NetworkAnnotator, choose_clients
+from fedledger.engine.protocol import MODEL_KEY, model_blob
 from fedledger.engine.rulectx import ROOT_DATA_RULES, RuleContext
 from fedledger.engine.session import DEPLOYMENT_FILE, TX_FILE, Deployment
 from fedledger.engine.validation import load_update
@@ -119,12 +115,14 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         return report
 
     per_round = cfg.federation.per_round
-    if cfg.aggregation.name in ROOT_DATA_RULES:
-        # the server's root data is part of the experiment: rebuild it from the config
+    network = None
+    if cfg.aggregation.name in ROOT_DATA_RULES or cfg.network is not None:
+        # the server's root data and the device population are part of the experiment
         fed = build_federation(cfg)
         rule_ctx = RuleContext(
             cfg, model=fed.model, x_train=fed.data.x_train, y_train=fed.data.y_train
         )
+        network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     else:
         rule_ctx = RuleContext(cfg)
     rule = create_rule(cfg.aggregation.name, cfg.aggregation.params(), num_clients=per_round)
@@ -152,14 +150,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 f"{where}: trained from model {info['base_model_hash'].hex()[:16]}..., "
                 f"but the previous global model is {prev_hash[:16]}..."
             )
-        eligible = eligible_clients(flag_counts, cfg.reputation.max_flags)
-        chosen = select_clients(
-            seed=cfg.seed,
-            round=rnd,
-            num_clients=cfg.federation.num_clients,
-            k=per_round,
-            eligible=eligible,
-        )
+        chosen = choose_clients(cfg, rnd, flag_counts, network)
         expected = [dep.clients[i] for i in chosen]
         if info["selected"] != expected:
             problem(f"{where}: the selected clients differ from the seeded sampler's choice")

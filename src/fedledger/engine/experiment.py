@@ -24,8 +24,9 @@ from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.federation import build_federation
+from fedledger.engine.network import NetworkAnnotator, choose_clients
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import eligible_clients, model_blob, select_clients
+from fedledger.engine.protocol import model_blob
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.engine.session import LedgerSession, RoundPlan
 from fedledger.ledger.store import BlobStore, sha256_hex
@@ -41,12 +42,17 @@ def run_experiment(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run ``cfg`` and write RUN_DIR ``out``; returns the summary dict (also summary.json)."""
+    if cfg.asynchronous is not None:
+        from fedledger.engine.asynchronous import run_async_experiment
+
+        return run_async_experiment(cfg, out=out, progress=progress)
     hooks = hooks or Hooks()
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
     t_start = time.perf_counter()
     fed_cfg = cfg.federation
     fed = build_federation(cfg)
+    network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     params = fed.initial_params
     adv = fed.adversary
 
@@ -84,18 +90,17 @@ def run_experiment(
         with outputs.progress(enabled=progress, total=fed_cfg.rounds) as bar:
             for rnd in range(fed_cfg.rounds):
                 t_round = time.perf_counter()
-                selected = select_clients(
-                    seed=cfg.seed,
-                    round=rnd,
-                    num_clients=fed_cfg.num_clients,
-                    k=fed_cfg.per_round,
-                    eligible=eligible_clients(flag_counts, cfg.reputation.max_flags),
+                selected = choose_clients(cfg, rnd, flag_counts, network)
+                participants, net_row = (
+                    network.time_round(rnd, selected) if network else (selected, {})
                 )
                 base_hash = global_hash
                 cr = clients_round(
-                    fed, rnd, selected, params, hooks=hooks, store=store, session=session
+                    fed, rnd, participants, params, hooks=hooks, store=store, session=session
                 )
-                ar = aggregator_round(fed, rnd, selected, params, cr, hooks=hooks, store=store)
+                ar = aggregator_round(
+                    fed, rnd, participants, params, cr, hooks=hooks, store=store, selected=selected
+                )
                 for c in ar.flagged:
                     flag_counts[c] += 1
                 if ar.aggregate is not None:
@@ -137,6 +142,7 @@ def run_experiment(
                     "num_used": len(ar.used),
                     "num_rejected": len(ar.rejected),
                     "num_flagged": len(ar.flagged),
+                    **net_row,
                 }
                 if adv is not None:
                     caught = set(ar.flagged) | set(ar.rejected)
@@ -175,6 +181,8 @@ def run_experiment(
             "embedded": session.chain.embedded if session else None,
         },
     }
+    if network is not None:
+        summary["simulated_time_s"] = network.elapsed
     if adv is not None:
         p_, r_, f1 = precision_recall_f1(*det)
         summary["attack"] = {

@@ -33,6 +33,18 @@ METRIC_COLUMNS = [
 ]
 
 ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]
+NETWORK_COLUMNS = [
+    "net_train_s",
+    "net_upload_s",
+    "net_wait_s",
+    "net_verify_s",
+    "net_block_s",
+    "net_propagation_s",
+    "net_download_s",
+    "net_round_s",
+    "net_delivered",
+    "simulated_time_s",
+]
 
 
 class _Bar:
@@ -53,9 +65,12 @@ class RunOutputs:
         (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
         self._metrics: TextIO = (out / "metrics.csv").open("w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(
-            self._metrics, fieldnames=METRIC_COLUMNS, extrasaction="ignore"
-        )
+        columns = list(METRIC_COLUMNS)
+        if cfg.attack is not None:
+            columns += ATTACK_COLUMNS
+        if cfg.network is not None:
+            columns += NETWORK_COLUMNS
+        self._writer = csv.DictWriter(self._metrics, fieldnames=columns, extrasaction="ignore")
         self._writer.writeheader()
         self._rejected: TextIO = (out / "rejected.csv").open("w", newline="", encoding="utf-8")
         self._rej_writer = csv.writer(self._rejected)
@@ -134,6 +149,20 @@ class RunOutputs:
         fig.tight_layout()
         fig.savefig(self.out / "accuracy.png", dpi=120)
         plt.close(fig)
+        if self.rows and "simulated_time_s" in self.rows[0]:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.plot(
+                [r["simulated_time_s"] for r in self.rows],
+                [r["accuracy"] for r in self.rows],
+                marker="o",
+            )
+            ax.set_xlabel("simulated time (s)")
+            ax.set_ylabel("test accuracy")
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{self.out.name}: accuracy against simulated network time")
+            fig.tight_layout()
+            fig.savefig(self.out / "accuracy_time.png", dpi=120)
+            plt.close(fig)
 
 
 def _finite(obj: Any) -> Any:

@@ -125,20 +125,24 @@ def clients_round(
 def aggregator_round(
     fed: Federation,
     rnd: int,
-    selected: list[int],
+    participants: list[int],
     params: torch.Tensor,
     clients: ClientRound,
     *,
     hooks: Hooks,
     store: BlobStore | None,
+    selected: list[int] | None = None,
 ) -> AggregatorRound:
     """Fetch and check every committed update, then run the rule over the valid ones.
 
-    The commitments' on-chain order is the batch the aggregator posts, then the clients it
-    left out (who submit their own); the rule sees the updates in that order.
+    ``participants`` are the clients whose updates arrived; ``selected`` (default: the same)
+    all those chosen for the round, whom the committee avoids. The commitments' on-chain order
+    is the batch the aggregator posts, then the clients it left out (who submit their own); the
+    rule sees the updates in that order.
     """
-    dropped = [c for c in selected if hooks.drop_commitment and hooks.drop_commitment(rnd, c)]
-    order = [c for c in selected if c not in dropped] + dropped
+    trainers = participants if selected is None else selected
+    dropped = [c for c in participants if hooks.drop_commitment and hooks.drop_commitment(rnd, c)]
+    order = [c for c in participants if c not in dropped] + dropped
     agg = AggregatorRound(order=order, outcomes=[], dropped=dropped)
     used_updates: list[torch.Tensor] = []
     weights: list[float] = []
@@ -168,7 +172,7 @@ def aggregator_round(
         _committee_filter(
             fed,
             rnd,
-            selected,
+            trainers,
             params,
             agg,
             used_updates,
