@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,12 @@ from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.federation import build_federation
+from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.network import NetworkAnnotator, choose_clients
 from fedledger.engine.outputs import RunOutputs
 from fedledger.engine.protocol import model_blob
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
-from fedledger.engine.session import LedgerSession, RoundPlan
+from fedledger.engine.session import RoundPlan
 from fedledger.ledger.store import BlobStore, sha256_hex
 
 log = logging.getLogger("fedledger")
@@ -62,28 +62,27 @@ def run_experiment(
     )
 
     store: BlobStore | None = None
-    session: LedgerSession | None = None
+    session: LedgerProcess | None = None
     blob = model_blob(params)
     global_hash = sha256_hex(blob)
     if cfg.ledger.enabled:
         store = BlobStore(out / "store")
         store.put_bytes(blob)
-        session = LedgerSession(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
+        session = LedgerProcess(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
 
     acc = loss = float("nan")
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
-    # the ledger work of round r runs on a worker thread (the embedded chain in a child
+    # the ledger work of round r runs in the ledger process while round r+1 trains
     # process) while round r+1 trains; rows are written once their round is on-chain
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") if session else None
-    pending: list[tuple[dict[str, Any], dict[int, str], Future[tuple[int, int]] | None]] = []
+    pending: list[tuple[dict[str, Any], dict[int, str], bool]] = []
 
     def flush(keep: int) -> None:
         while len(pending) > keep:
-            row, rejected, fut = pending.pop(0)
-            if fut is not None:
-                row["tx_count"], row["gas_used"] = fut.result()
+            row, rejected, on_chain = pending.pop(0)
+            if on_chain and session is not None:
+                row["tx_count"], row["gas_used"] = session.wait()
             outputs.add_round(row, rejected)
 
     try:
@@ -109,8 +108,7 @@ def run_experiment(
                         adv.previous_update = ar.aggregate
                 blob = model_blob(params)
                 global_hash = store.put_bytes(blob) if store else sha256_hex(blob)
-                fut = None
-                if session is not None and worker is not None:
+                if session is not None:
                     plan = RoundPlan(
                         round=rnd,
                         base_model_hash=bytes.fromhex(base_hash),
@@ -127,7 +125,7 @@ def run_experiment(
                             for m, v in zip(ar.committee, ar.votes, strict=True)
                         ],
                     )
-                    fut = worker.submit(session.record_round, plan)
+                    session.submit(plan)
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
                 row: dict[str, Any] = {
                     "round": rnd,
@@ -152,13 +150,11 @@ def run_experiment(
                     row["detection_f1"] = precision_recall_f1(tp, fp, fn)[2]
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
                     row["attack_success_rate"] = asr if asr is not None else float("nan")
-                pending.append((row, ar.rejected, fut))
+                pending.append((row, ar.rejected, session is not None))
                 flush(keep=1)  # at most one round in flight on the ledger
                 bar.advance(rnd, acc=acc, loss=loss)
             flush(keep=0)
     finally:
-        if worker:
-            worker.shutdown(wait=True, cancel_futures=True)
         if session:
             session.close()
         if store:
@@ -176,9 +172,9 @@ def run_experiment(
             "enabled": bool(session),
             "tx_count": session.tx_count if session else 0,
             "gas_used": session.gas_used if session else 0,
-            "contract": session.contract.address if session else None,
-            "chain_id": session.chain.chain_id if session else None,
-            "embedded": session.chain.embedded if session else None,
+            "contract": session.info["contract"] if session else None,
+            "chain_id": session.info["chain_id"] if session else None,
+            "embedded": session.info["embedded"] if session else None,
         },
     }
     if network is not None:

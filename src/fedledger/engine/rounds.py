@@ -19,8 +19,8 @@ from fedledger.engine.committee import (
     tally,
 )
 from fedledger.engine.federation import Federation
+from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.protocol import client_generator, update_blob
-from fedledger.engine.session import LedgerSession
 from fedledger.engine.validation import check_update, load_update, reason_code
 from fedledger.errors import UpdateRejected
 from fedledger.ledger.contract import RejectReason
@@ -75,7 +75,7 @@ def clients_round(
     *,
     hooks: Hooks,
     store: BlobStore | None,
-    session: LedgerSession | None,
+    session: LedgerProcess | None,
 ) -> ClientRound:
     """Each selected client trains from ``params``; attackers act; updates are stored and signed."""
     f = fed.cfg.federation

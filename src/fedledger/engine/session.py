@@ -20,11 +20,8 @@ from fedledger.ledger.chain import ETHER, Chain, TxLog
 from fedledger.ledger.contract import CommitmentRecord, FedLedgerContract
 from fedledger.ledger.keys import derive_account
 from fedledger.ledger.signing import (
-    Commitment,
     SignedCommitment,
     SignedVote,
-    sign_commitment,
-    sign_vote,
 )
 
 DEPLOYMENT_FILE = "deployment.json"
@@ -76,7 +73,6 @@ class LedgerSession:
         *,
         run_dir: Path,
         initial_model_hash: bytes,
-        child_process: bool = True,
     ) -> None:
         seed, n = cfg.seed, cfg.federation.num_clients
         self.deployer = derive_account(seed=seed, role="deployer")
@@ -88,7 +84,7 @@ class LedgerSession:
         if cfg.ledger.url:
             self.chain = Chain.from_url(cfg.ledger.url, fund=operators)
         else:
-            self.chain = Chain.embedded_chain(funded=operators, child_process=child_process)
+            self.chain = Chain.embedded_chain(funded=operators)
         ledger_dir = run_dir / "ledger"
         ledger_dir.mkdir(parents=True, exist_ok=True)
         self.chain.log = TxLog(ledger_dir / TX_FILE)
@@ -172,23 +168,6 @@ class LedgerSession:
         return self.tx_count - tx0, self.gas_used - gas0
 
     # ---------------------------------------------------------------- client side
-    def client_sign(
-        self, client: int, *, round: int, update_hash: bytes, num_samples: int
-    ) -> SignedCommitment:
-        return sign_commitment(
-            Commitment(round=round, update_hash=update_hash, num_samples=num_samples),
-            account=self.clients[client],
-            domain=self.contract.domain,
-        )
-
-    def member_sign_vote(self, member: int, *, round: int, accept: list[int]) -> SignedVote:
-        return sign_vote(
-            round=round,
-            accept=bytes(accept),
-            account=self.clients[member],
-            domain=self.contract.domain,
-        )
-
     def client_submit(self, client: int, signed: SignedCommitment) -> CommitmentRecord:
         """A client whose commitment the aggregator left out records it itself."""
         acct = self.clients[client]

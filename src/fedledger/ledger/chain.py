@@ -114,14 +114,10 @@ class Chain:
         *,
         funded: Iterable[str],
         gas_limit: int = DEFAULT_GAS_LIMIT,
-        child_process: bool = False,
     ) -> Chain:
-        """A fresh py-evm chain whose genesis funds the given addresses; with ``child_process``
-        it executes in a child process (on another core)."""
+        """A fresh in-process py-evm chain whose genesis funds the given addresses."""
         genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
-        return cls(
-            embedded_web3(genesis, child_process=child_process), embedded=True, genesis=genesis
-        )
+        return cls(embedded_web3(genesis), embedded=True, genesis=genesis)
 
     @classmethod
     def from_genesis(cls, genesis: dict[str, Any]) -> Chain:
@@ -130,9 +126,6 @@ class Chain:
 
     def close(self) -> None:
         self.log.close()
-        close = getattr(self.w3.provider, "close", None)
-        if callable(close):
-            close()
 
     @classmethod
     def from_url(cls, url: str, *, fund: Iterable[str] = ()) -> Chain:
