@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from fedledger.client import evaluate, train_local
+from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.federation import build_federation
 from fedledger.engine.network import NetworkAnnotator
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import client_generator, model_blob
+from fedledger.engine.protocol import client_generator, local_update, model_blob
 from fedledger.errors import ConfigError
 from fedledger.ledger.store import sha256_hex
 from fedledger.netsim import fedasync_mixing, fedbuff_weights
@@ -65,18 +65,13 @@ def run_async_experiment(
     with outputs.progress(enabled=progress, total=len(events)) as bar:
         for k, ev in enumerate(events):
             base = versions[ev.base_version]
-            res = train_local(
+            res = local_update(
+                cfg,
                 fed.model,
                 base,
                 fed.client_x[ev.device],
                 fed.client_y[ev.device],
-                epochs=f.local_epochs,
-                batch_size=f.batch_size,
-                lr=f.lr,
                 generator=client_generator(seed=cfg.seed, round=k, client=ev.device),
-                optimizer=f.optimizer,
-                momentum=f.momentum,
-                weight_decay=f.weight_decay,
             )
             buf.append((res.delta, ev.staleness))
             if ev.aggregate:

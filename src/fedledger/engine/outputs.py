@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fedledger.config import ExperimentConfig
+from fedledger.netsim.rounds import COLUMNS as NET_COLUMNS
 
 METRIC_COLUMNS = [
     "round",
@@ -33,18 +34,7 @@ METRIC_COLUMNS = [
 ]
 
 ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]
-NETWORK_COLUMNS = [
-    "net_train_s",
-    "net_upload_s",
-    "net_wait_s",
-    "net_verify_s",
-    "net_block_s",
-    "net_propagation_s",
-    "net_download_s",
-    "net_round_s",
-    "net_delivered",
-    "simulated_time_s",
-]
+NETWORK_COLUMNS = [*NET_COLUMNS, "net_round_s", "net_delivered", "simulated_time_s"]
 
 
 class _Bar:

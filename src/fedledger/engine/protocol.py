@@ -7,6 +7,8 @@ import hashlib
 import numpy as np
 import torch
 
+from fedledger.client import LocalResult, train_local
+from fedledger.config import ExperimentConfig
 from fedledger.engine.validation import UPDATE_KEY
 from fedledger.ledger.store import encode_tensors
 
@@ -51,3 +53,29 @@ def model_blob(params: torch.Tensor) -> bytes:
 
 def update_blob(delta: torch.Tensor) -> bytes:
     return encode_tensors({UPDATE_KEY: delta})
+
+
+def local_update(
+    cfg: ExperimentConfig,
+    model: torch.nn.Module,
+    params: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    generator: torch.Generator,
+) -> LocalResult:
+    """Local training with the run's [federation] settings (clients, and FLTrust's server)."""
+    f = cfg.federation
+    return train_local(
+        model,
+        params,
+        x,
+        y,
+        epochs=f.local_epochs,
+        batch_size=f.batch_size,
+        lr=f.lr,
+        generator=generator,
+        optimizer=f.optimizer,
+        momentum=f.momentum,
+        weight_decay=f.weight_decay,
+    )

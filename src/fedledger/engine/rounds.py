@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fedledger.client import train_local
 from fedledger.engine.committee import (
     accepted,
     candidate_losses,
@@ -20,7 +19,7 @@ from fedledger.engine.committee import (
 )
 from fedledger.engine.federation import Federation
 from fedledger.engine.ledger_process import LedgerProcess
-from fedledger.engine.protocol import client_generator, update_blob
+from fedledger.engine.protocol import client_generator, local_update, update_blob
 from fedledger.engine.validation import check_update, load_update, reason_code
 from fedledger.errors import UpdateRejected
 from fedledger.ledger.contract import RejectReason
@@ -78,7 +77,6 @@ def clients_round(
     session: LedgerProcess | None,
 ) -> ClientRound:
     """Each selected client trains from ``params``; attackers act; updates are stored and signed."""
-    f = fed.cfg.federation
     adv = fed.adversary
     out = ClientRound()
     losses = []
@@ -91,18 +89,13 @@ def clients_round(
         if adv is not None and not adv.trains(rnd, cid):
             trained[cid] = torch.zeros_like(params)
             continue
-        res = train_local(
+        res = local_update(
+            fed.cfg,
             fed.model,
             params,
             x,
             y,
-            epochs=f.local_epochs,
-            batch_size=f.batch_size,
-            lr=f.lr,
             generator=client_generator(seed=fed.cfg.seed, round=rnd, client=cid),
-            optimizer=f.optimizer,
-            momentum=f.momentum,
-            weight_decay=f.weight_decay,
         )
         losses.append(res.loss)
         trained[cid] = res.delta

@@ -7,9 +7,8 @@ from __future__ import annotations
 import torch
 
 from fedledger.aggregation import AggregationContext, AggregationResult
-from fedledger.client import train_local
 from fedledger.config import ExperimentConfig
-from fedledger.engine.protocol import aggregation_generator, client_generator
+from fedledger.engine.protocol import aggregation_generator, client_generator, local_update
 
 ROOT_DATA_RULES = {"fltrust"}
 ROOT_CLIENT = -3  # the server's generator stream for its root-data training
@@ -42,18 +41,12 @@ class RuleContext:
         }
         reference = None
         if self.root is not None and self.model is not None:
-            f = self.cfg.federation
-            reference = train_local(
+            reference = local_update(
+                self.cfg,
                 self.model,
                 params,
                 *self.root,
-                epochs=f.local_epochs,
-                batch_size=f.batch_size,
-                lr=f.lr,
                 generator=client_generator(seed=self.cfg.seed, round=rnd, client=ROOT_CLIENT),
-                optimizer=f.optimizer,
-                momentum=f.momentum,
-                weight_decay=f.weight_decay,
             ).delta
         return AggregationContext(
             round=rnd,
