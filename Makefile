@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 OUT    ?= runs/quickstart
 
 .PHONY: setup demo test lint typecheck compile bench clean
+BENCH  := .venv-bench
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -30,8 +31,21 @@ test: setup
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
 
+# benchmarks that compare with Flower run in their own venv (flwr pins typer/rich versions)
+$(BENCH)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/pip install -q --upgrade pip
+	$(BENCH)/bin/pip install -q torch==2.13.0
+	$(BENCH)/bin/pip install -q -e '.[bench]'
+	touch $@
+
+bench: $(BENCH)/.installed $(VENV)/.installed
+	$(BENCH)/bin/python benchmarks/aggregation.py
+	$(BIN)/python benchmarks/ledger_overhead.py
+	$(BIN)/python benchmarks/netsim_speed.py
+
 compile: node_modules/.installed
 	node scripts/compile.js
 
 clean:
-	rm -rf $(VENV) node_modules runs .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH) node_modules runs .pytest_cache .mypy_cache
