@@ -176,3 +176,16 @@ def test_an_edited_transaction_log_fails_the_replay_naming_the_round(
     report = audit_run(run)
     assert not report.ok
     assert "round 1" in report.problems[0] and "reverted" in report.problems[0]
+
+
+def test_an_unreachable_node_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from fedledger.errors import LedgerError
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tiny_config(ledger={"url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(LedgerError, match="cannot reach an Ethereum JSON-RPC node"):
+        run_experiment(cfg, out=tmp_path / "r", progress=False)
