@@ -26,7 +26,8 @@ class AggregationContext:
 
     ``generator`` is seeded from (run seed, round) so that noisy rules are reproducible by the
     auditor.  ``reference`` is a server-side update (FLTrust's root-data update), ``global_params``
-    the current global model as a flat vector, ``num_malicious`` the assumed f.
+    the current global model as a flat vector, ``history`` per-row cross-round state (FoolsGold's
+    update sums) that the engine keeps between rounds.
     """
 
     round: int = 0
