@@ -75,6 +75,10 @@ def test_sweep_writes_results_and_resumes(tmp_path: Path) -> None:
     again = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
     assert all(r["status"] == "ok (cached)" for r in again)
     assert [r["global_model_hash"] for r in again] == [r["global_model_hash"] for r in rows]
+    # a changed preset re-runs the cells it touches, and only those
+    cfg.write_text(BASE.replace("scale = 4.0", "scale = 2.0"))
+    changed = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
+    assert [r["status"] for r in changed] == ["ok (cached)", "ok (cached)", "ok", "ok"]
 
 
 def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:

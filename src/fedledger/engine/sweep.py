@@ -1,7 +1,8 @@
 """``fedledger sweep``: every cell of a grid of config overrides, resumable, into one table.
 
-Each cell is an ordinary run in ``OUT/cells/<slug>/``; a cell whose ``summary.json`` exists is
-skipped, so an interrupted sweep picks up where it stopped. ``OUT/results.csv`` has one row per
+Each cell is an ordinary run in ``OUT/cells/<slug>/``; a finished cell whose resolved
+``config.toml`` equals the cell's current configuration is skipped, so an interrupted sweep
+picks up where it stopped, and a cell whose settings changed runs again. ``OUT/results.csv`` has one row per
 cell (the grid values, then the summary figures, or the error that stopped the cell), and
 ``OUT/heatmap_<metric>.png`` shows accuracy, attack success and detection F1 over the first
 two grid keys (one panel per value of the remaining keys).
@@ -13,6 +14,7 @@ import csv
 import itertools
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -129,9 +131,13 @@ def run_sweep(
     for cell in cells:
         slug = cell_slug(cell)
         raw = cell_config_dict(base, cell, overrides or [])
-        config_from_dict(raw, source=f"sweep cell {slug}")  # a typo fails before any cell runs
-        done = out / "cells" / slug / "summary.json"
-        if done.exists():
+        cfg = config_from_dict(
+            raw, source=f"sweep cell {slug}"
+        )  # a typo fails before any cell runs
+        cell_dir = out / "cells" / slug
+        done = cell_dir / "summary.json"
+        saved = cell_dir / "config.toml"
+        if done.exists() and saved.exists() and saved.read_text(encoding="utf-8") == cfg.to_toml():
             s = json.loads(done.read_text())
             rows[slug] = {
                 **cell,
@@ -141,7 +147,9 @@ def run_sweep(
                 "global_model_hash": s.get("global_model_hash"),
                 "status": "ok (cached)",
             }
-        else:
+        else:  # never run, unfinished, or run with other settings: start the cell afresh
+            if cell_dir.exists():
+                shutil.rmtree(cell_dir)
             todo.append((slug, cell, raw))
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
