@@ -66,7 +66,7 @@ def run_experiment(
     blob = model_blob(params)
     global_hash = sha256_hex(blob)
     if cfg.ledger.enabled:
-        store = BlobStore(out / "store")
+        store = BlobStore(out / "store", write_behind=True)
         store.put_bytes(blob)
         session = LedgerProcess(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
 
