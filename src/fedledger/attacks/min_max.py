@@ -4,6 +4,8 @@ distance between two benign updates.  See :mod:`fedledger.attacks._agr_agnostic`
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import torch
 
 from fedledger.attacks._agr_agnostic import Perturbation, agr_agnostic_update
@@ -13,6 +15,7 @@ from fedledger.attacks.base import Attack, AttackContext, reference_updates, reg
 @register_attack("min_max")
 class MinMax(Attack):
     poisons_updates = True
+    objective: ClassVar[Literal["max", "sum"]] = "max"
 
     perturbation: Perturbation = "std"
 
@@ -25,5 +28,5 @@ class MinMax(Attack):
         ctx: AttackContext,
     ) -> torch.Tensor:
         ref = reference_updates(malicious, benign)
-        mal = agr_agnostic_update(ref, self.perturbation, "max")
+        mal = agr_agnostic_update(ref, self.perturbation, self.objective)
         return mal.expand(malicious.shape[0], -1).clone()

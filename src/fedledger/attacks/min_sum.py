@@ -4,26 +4,14 @@ largest such sum of any benign update.  See :mod:`fedledger.attacks._agr_agnosti
 
 from __future__ import annotations
 
-import torch
+from typing import ClassVar, Literal
 
-from fedledger.attacks._agr_agnostic import Perturbation, agr_agnostic_update
-from fedledger.attacks.base import Attack, AttackContext, reference_updates, register_attack
+from fedledger.attacks.base import register_attack
+from fedledger.attacks.min_max import MinMax
 
 
 @register_attack("min_sum")
-class MinSum(Attack):
-    poisons_updates = True
+class MinSum(MinMax):
+    """Same search as Min-Max, with the sum of squared distances as the objective."""
 
-    perturbation: Perturbation = "std"
-
-    def poison_updates(
-        self,
-        malicious: torch.Tensor,
-        benign: torch.Tensor,
-        *,
-        generator: torch.Generator,
-        ctx: AttackContext,
-    ) -> torch.Tensor:
-        ref = reference_updates(malicious, benign)
-        mal = agr_agnostic_update(ref, self.perturbation, "sum")
-        return mal.expand(malicious.shape[0], -1).clone()
+    objective: ClassVar[Literal["max", "sum"]] = "sum"
