@@ -71,6 +71,7 @@ RULES = [
     "foolsgold",
     "flame",
     "committee",
+    "cosine_filter",
 ]
 FRACTIONS = [0.2, 0.3]
 NUM_CLIENTS = 20
@@ -103,6 +104,9 @@ MNIST_ACCEPTANCE: list[tuple[float, list[str], list[str]]] = [
     (0.2, ["sybil", "backdoor", "free_rider"], ["foolsgold", "norm_clipping"]),
     # (d): detection at 30 %
     (0.3, ["sign_flip", "free_rider", "sybil"], ["multikrum", "flame", "foolsgold"]),
+    # (b) + (d): the free-rider detector
+    (0.2, ["none", "free_rider"], ["cosine_filter"]),
+    (0.3, ["free_rider"], ["cosine_filter"]),
 ]
 QUICK: list[tuple[float, list[str], list[str]]] = [
     (

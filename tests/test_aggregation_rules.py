@@ -515,3 +515,25 @@ def test_inputs_are_not_modified() -> None:
     for name in ROBUST:
         run(name, x, w)
     assert torch.equal(x, x0) and torch.equal(w, w0)
+
+
+def test_cosine_filter_excludes_zero_and_noise_pseudo_updates() -> None:
+    from fedledger.aggregation import AggregationContext, create_rule
+
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(2000, generator=g)
+    honest = direction + 0.5 * torch.randn(
+        8, 2000, generator=g
+    )  # correlated, as trained updates are
+    noise = torch.randn(2, 2000, generator=g) * honest.norm(dim=1).median()
+    zero = torch.zeros(1, 2000)
+    x = torch.cat([honest, noise, zero])
+    w = torch.ones(11)
+    res = create_rule("cosine_filter", {}, num_clients=11)(x, w, ctx=AggregationContext())
+    assert res.excluded == (8, 9, 10)
+    assert torch.allclose(res.aggregate, honest.mean(dim=0), atol=1e-5)
+    # with nobody flagged it is FedAvg
+    res = create_rule("cosine_filter", {"min_cosine": -1.0}, num_clients=11)(
+        x, w, ctx=AggregationContext()
+    )
+    assert res.excluded == () and torch.allclose(res.aggregate, x.mean(dim=0), atol=1e-5)

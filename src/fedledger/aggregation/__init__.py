@@ -4,6 +4,7 @@ name."""
 # importing a rule module registers it
 from fedledger.aggregation import bulyan as _bulyan  # noqa: F401
 from fedledger.aggregation import committee as _committee  # noqa: F401  (vote filter + FedAvg)
+from fedledger.aggregation import cosine_filter as _cosine_filter  # noqa: F401
 from fedledger.aggregation import fedavg as _fedavg  # noqa: F401
 from fedledger.aggregation import flame as _flame  # noqa: F401
 from fedledger.aggregation import fltrust as _fltrust  # noqa: F401
