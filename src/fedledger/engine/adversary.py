@@ -66,7 +66,9 @@ class Adversary:
     ) -> dict[int, torch.Tensor]:
         """Replace the malicious participants' updates (they may see the benign ones)."""
         mal = [c for c in updates if self.active(rnd, c)]
-        if not mal or not (self.attack.poisons_updates or not self.attack.trains):
+        # free-riders (who do not train) make their pseudo-updates here too
+        makes_updates = self.attack.poisons_updates or not self.attack.trains
+        if not mal or not makes_updates:
             return updates
         benign = [c for c in updates if c not in self.malicious]
         dim = global_params.numel()

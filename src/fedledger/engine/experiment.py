@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from fedledger.attacks import precision_recall_f1
+from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
@@ -74,8 +74,8 @@ def run_experiment(
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
-    # the ledger work of round r runs in the ledger process while round r+1 trains
-    # process) while round r+1 trains; rows are written once their round is on-chain
+    # the ledger work of round r runs in the ledger process while round r+1 trains;
+    # rows are written once their round is on-chain
     pending: list[tuple[dict[str, Any], dict[int, str], bool]] = []
 
     def flush(keep: int) -> None:
@@ -143,9 +143,9 @@ def run_experiment(
                     **net_row,
                 }
                 if adv is not None:
-                    caught = set(ar.flagged) | set(ar.rejected)
+                    # flagged = excluded by the rule or rejected; ground truth = active attackers
                     bad = {c for c in selected if adv.active(rnd, c)}
-                    tp, fp, fn = len(caught & bad), len(caught - bad), len(bad - caught)
+                    tp, fp, fn = detection_counts(set(ar.flagged), bad, set(selected))
                     det = [det[0] + tp, det[1] + fp, det[2] + fn]
                     row["detection_f1"] = precision_recall_f1(tp, fp, fn)[2]
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)

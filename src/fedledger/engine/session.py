@@ -108,6 +108,7 @@ class LedgerSession:
         )
         self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
         self._funded: set[str] = set()
+        self._index: dict[str, int] = {c.address: i for i, c in enumerate(self.clients)}
 
     # ---------------------------------------------------------------- aggregator side
     def open_round(self, round: int, *, base_model_hash: bytes, selected: list[int]) -> None:
@@ -145,8 +146,7 @@ class LedgerSession:
         for cid, signed in plan.left_out:  # each client checks that its commitment made it
             if self.clients[cid].address not in posted:
                 records.append(self.client_submit(cid, signed))
-        index_of: dict[str, int] = {a.address: i for i, a in enumerate(self.clients)}
-        actual = [index_of[r.client] for r in records]
+        actual = [self._index[r.client] for r in records]
         if actual != plan.order:
             raise LedgerError(
                 f"round {plan.round}: commitments were recorded in the order {actual}, "

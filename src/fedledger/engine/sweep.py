@@ -24,7 +24,7 @@ from typing import Any
 
 import tomllib
 
-from fedledger.config import apply_overrides, config_from_dict, parse_override
+from fedledger.config import ExperimentConfig, apply_overrides, config_from_dict, parse_override
 from fedledger.errors import ConfigError, FedLedgerError
 
 METRICS = ["final_accuracy", "attack_success_rate", "detection_f1"]
@@ -97,19 +97,22 @@ def cell_config_dict(
     return raw
 
 
-def _run_cell(raw: dict[str, Any], out: Path) -> dict[str, Any]:
+def _summary_row(s: dict[str, Any], status: str) -> dict[str, Any]:
+    """A results.csv row's figures from a run's summary."""
+    return {
+        **{m: s.get(m) for m in METRICS},
+        "wall_s": s.get("wall_s"),
+        "rounds": s.get("rounds"),
+        "global_model_hash": s.get("global_model_hash"),
+        "status": status,
+    }
+
+
+def _run_cell(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
     from fedledger.engine.experiment import run_experiment
 
     try:
-        cfg = config_from_dict(raw, source=str(out))
-        s = run_experiment(cfg, out=out, progress=False)
-        return {
-            **{m: s.get(m) for m in METRICS},
-            "wall_s": s["wall_s"],
-            "rounds": s["rounds"],
-            "global_model_hash": s["global_model_hash"],
-            "status": "ok",
-        }
+        return _summary_row(run_experiment(cfg, out=out, progress=False), "ok")
     except FedLedgerError as exc:
         return {"status": f"error: {exc}".replace("\n", " ")}
 
@@ -127,30 +130,21 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     cells = list(grid.cells())
     rows: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    todo: list[tuple[str, dict[str, Any], ExperimentConfig]] = []
     for cell in cells:
         slug = cell_slug(cell)
         raw = cell_config_dict(base, cell, overrides or [])
-        cfg = config_from_dict(
-            raw, source=f"sweep cell {slug}"
-        )  # a typo fails before any cell runs
+        # every cell is validated up front: a typo fails before any cell runs
+        cfg = config_from_dict(raw, source=f"sweep cell {slug}")
         cell_dir = out / "cells" / slug
         done = cell_dir / "summary.json"
         saved = cell_dir / "config.toml"
         if done.exists() and saved.exists() and saved.read_text(encoding="utf-8") == cfg.to_toml():
-            s = json.loads(done.read_text())
-            rows[slug] = {
-                **cell,
-                **{m: s.get(m) for m in METRICS},
-                "wall_s": s.get("wall_s"),
-                "rounds": s.get("rounds"),
-                "global_model_hash": s.get("global_model_hash"),
-                "status": "ok (cached)",
-            }
+            rows[slug] = {**cell, **_summary_row(json.loads(done.read_text()), "ok (cached)")}
         else:  # never run, unfinished, or run with other settings: start the cell afresh
             if cell_dir.exists():
                 shutil.rmtree(cell_dir)
-            todo.append((slug, cell, raw))
+            todo.append((slug, cell, cfg))
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -164,15 +158,15 @@ def run_sweep(
     ) as bar:
         task = bar.add_task("cells", total=len(cells), completed=len(cells) - len(todo), last="")
         if jobs <= 1:
-            for slug, cell, raw in todo:
-                rows[slug] = {**cell, **_run_cell(raw, out / "cells" / slug)}
+            for slug, cell, cfg in todo:
+                rows[slug] = {**cell, **_run_cell(cfg, out / "cells" / slug)}
                 bar.update(task, advance=1, last=_short(rows[slug]))
                 _write_results(out, grid, cells, rows)
         else:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
                 futs = {
-                    pool.submit(_run_cell, raw, out / "cells" / slug): (slug, cell)
-                    for slug, cell, raw in todo
+                    pool.submit(_run_cell, cfg, out / "cells" / slug): (slug, cell)
+                    for slug, cell, cfg in todo
                 }
                 for fut in as_completed(futs):
                     slug, cell = futs[fut]

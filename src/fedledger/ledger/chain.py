@@ -52,6 +52,7 @@ class TxLog:
 
     def __init__(self, path: Path | None = None) -> None:
         self.records: list[TxRecord] = []
+        self.gas_used = 0
         self._fh: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,7 @@ class TxLog:
 
     def append(self, rec: TxRecord) -> None:
         self.records.append(rec)
+        self.gas_used += rec.gas_used
         if self._fh is not None:
             self._fh.write(rec.to_json() + "\n")
             self._fh.flush()
@@ -67,10 +69,6 @@ class TxLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-    @property
-    def gas_used(self) -> int:
-        return sum(r.gas_used for r in self.records)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -57,17 +57,33 @@ def commitment_digest(c: Commitment, *, domain: bytes) -> bytes:
         + c.update_hash
         + c.num_samples.to_bytes(32, "big")
     )
+    return typed_digest(domain, struct_hash)
+
+
+def typed_digest(domain: bytes, struct_hash: bytes) -> bytes:
+    """EIP-712: keccak256(0x1901 || domainSeparator || hashStruct)."""
     return keccak(b"\x19\x01" + domain + struct_hash)
 
 
+def sign_digest(digest: bytes, *, account: LocalAccount) -> tuple[bytes, bytes]:
+    """EIP-2098 compact signature (r, vs) of a 32-byte digest. libsecp256k1 (coincurve) signs
+    with low s, as the contract's ECDSA library requires."""
+    sig = _private_key(bytes(account.key)).sign_recoverable(digest, hasher=None)
+    vs = int.from_bytes(sig[32:64], "big") | (sig[64] << 255)
+    return sig[:32], vs.to_bytes(32, "big")
+
+
+def recover_digest(digest: bytes, *, r: bytes, vs: bytes) -> str:
+    """Checksum address whose EIP-2098 signature (r, vs) of ``digest`` this is."""
+    vs_int = int.from_bytes(vs, "big")
+    s = vs_int & ((1 << 255) - 1)
+    v = (vs_int >> 255) + 27
+    return to_checksum_address(Account._recover_hash(digest, vrs=(v, int.from_bytes(r, "big"), s)))
+
+
 def sign_commitment(c: Commitment, *, account: LocalAccount, domain: bytes) -> SignedCommitment:
-    # libsecp256k1 (coincurve) signs with low s, as the contract's ECDSA library requires
-    sig = _private_key(bytes(account.key)).sign_recoverable(
-        commitment_digest(c, domain=domain), hasher=None
-    )
-    r, s, recid = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
-    vs = s | (recid << 255)
-    return SignedCommitment(commitment=c, client=account.address, r=r, vs=vs.to_bytes(32, "big"))
+    r, vs = sign_digest(commitment_digest(c, domain=domain), account=account)
+    return SignedCommitment(commitment=c, client=account.address, r=r, vs=vs)
 
 
 @lru_cache(maxsize=4096)
@@ -77,13 +93,7 @@ def _private_key(secret: bytes) -> PrivateKey:
 
 def recover_signer(c: Commitment, *, r: bytes, vs: bytes, domain: bytes) -> str:
     """Address that signed ``c`` (EIP-2098 compact signature)."""
-    vs_int = int.from_bytes(vs, "big")
-    s = vs_int & ((1 << 255) - 1)
-    v = (vs_int >> 255) + 27
-    addr = Account._recover_hash(
-        commitment_digest(c, domain=domain), vrs=(v, int.from_bytes(r, "big"), s)
-    )
-    return to_checksum_address(addr)
+    return recover_digest(commitment_digest(c, domain=domain), r=r, vs=vs)
 
 
 @dataclass(frozen=True)
@@ -98,24 +108,9 @@ class SignedVote:
 
 
 def vote_digest(*, round: int, accept: bytes, domain: bytes) -> bytes:
-    struct_hash = keccak(VOTE_TYPEHASH + round.to_bytes(32, "big") + keccak(accept))
-    return keccak(b"\x19\x01" + domain + struct_hash)
+    return typed_digest(domain, keccak(VOTE_TYPEHASH + round.to_bytes(32, "big") + keccak(accept)))
 
 
 def sign_vote(*, round: int, accept: bytes, account: LocalAccount, domain: bytes) -> SignedVote:
-    sig = _private_key(bytes(account.key)).sign_recoverable(
-        vote_digest(round=round, accept=accept, domain=domain), hasher=None
-    )
-    vs = int.from_bytes(sig[32:64], "big") | (sig[64] << 255)
-    return SignedVote(
-        round=round, member=account.address, accept=accept, r=sig[:32], vs=vs.to_bytes(32, "big")
-    )
-
-
-def recover_vote_signer(v: SignedVote, *, domain: bytes) -> str:
-    vs_int = int.from_bytes(v.vs, "big")
-    s = vs_int & ((1 << 255) - 1)
-    rec_v = (vs_int >> 255) + 27
-    digest = vote_digest(round=v.round, accept=v.accept, domain=domain)
-    addr = Account._recover_hash(digest, vrs=(rec_v, int.from_bytes(v.r, "big"), s))
-    return to_checksum_address(addr)
+    r, vs = sign_digest(vote_digest(round=round, accept=accept, domain=domain), account=account)
+    return SignedVote(round=round, member=account.address, accept=accept, r=r, vs=vs)

@@ -101,18 +101,17 @@ class BlobStore:
 
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking that they still hash to ``digest``."""
-        data = self._pending.get(_norm(digest))
+        d = _norm(digest)
+        data = self._pending.get(d)
         if data is not None:  # hashed by this store a moment ago, still in memory
             return data
-        p = self.path(digest)
+        p = self.path(d)
         if not p.exists():
-            raise StoreError(f"blob {_norm(digest)} is missing from {self.root}")
+            raise StoreError(f"blob {d} is missing from {self.root}")
         data = p.read_bytes()
         actual = sha256_hex(data)
-        if actual != _norm(digest):
-            raise StoreError(
-                f"blob {_norm(digest)} was altered: its content now hashes to {actual}"
-            )
+        if actual != d:
+            raise StoreError(f"blob {d} was altered: its content now hashes to {actual}")
         return data
 
     def get_tensors(self, digest: str) -> dict[str, torch.Tensor]:
