@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from fedledger.config import ExperimentConfig, config_from_dict
+from fedledger.ledger.store import BlobStore
 
 
 def tiny_config(**sections: Any) -> ExperimentConfig:
@@ -30,3 +33,14 @@ def tiny_config(**sections: Any) -> ExperimentConfig:
         else:
             raw[name] = values
     return config_from_dict(raw)
+
+
+def flip_blob_byte(store_dir: Path, digest: str, *, index: int, mask: int = 0x01) -> None:
+    """Tamper with a stored blob in place: XOR one byte of it (as an attacker with write
+    access to the run directory could)."""
+    with sqlite3.connect(store_dir / BlobStore.DB_NAME) as db:
+        (data,) = db.execute("SELECT data FROM blobs WHERE digest = ?", (digest,)).fetchone()
+        b = bytearray(data)
+        b[index] ^= mask
+        db.execute("UPDATE blobs SET data = ? WHERE digest = ?", (bytes(b), digest))
+    db.close()

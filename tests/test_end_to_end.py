@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from eth_account.typed_transactions import TypedTransaction
-from helpers import tiny_config
+from helpers import flip_blob_byte, tiny_config
 from hexbytes import HexBytes
 
 from fedledger.audit import audit_run
@@ -39,6 +40,8 @@ def test_run_writes_its_outputs_and_audits_clean(clean_run) -> None:
         assert (out / name).exists(), name
     saved = json.loads((out / "summary.json").read_text())
     assert saved["global_model_hash"] == summary["global_model_hash"]
+    final = (out / "model.safetensors").read_bytes()
+    assert hashlib.sha256(final).hexdigest() == summary["global_model_hash"]
     assert saved["ledger"]["tx_count"] == 2 + 3 * 3  # deploy, register, then open/post/finalize
     assert saved["ledger"]["gas_used"] > 0 and saved["rounds"] == 3
     rows = (out / "metrics.csv").read_text().splitlines()
@@ -112,10 +115,7 @@ def test_flipping_a_byte_of_an_update_names_round_and_client(clean_run, tmp_path
 
     recs = C(chain, dep.contract).commitments()[1]
     target = next(r for r in recs if r.client == dep.clients[2])
-    blob = run / "store" / target.update_hash.hex()[:2] / f"{target.update_hash.hex()}.safetensors"
-    data = bytearray(blob.read_bytes())
-    data[-5] ^= 0x40
-    blob.write_bytes(bytes(data))
+    flip_blob_byte(run / "store", target.update_hash.hex(), index=-5, mask=0x40)
     report = audit_run(run)
     assert not report.ok
     assert report.problems[0].startswith(f"round 1, client 2 ({dep.clients[2]})")
@@ -125,10 +125,7 @@ def test_flipping_a_byte_of_an_update_names_round_and_client(clean_run, tmp_path
 def test_flipping_a_byte_of_a_global_model_names_the_round(clean_run, tmp_path: Path) -> None:
     run = _copy(clean_run[0], tmp_path)
     final = clean_run[1]["global_model_hash"]
-    blob = run / "store" / final[:2] / f"{final}.safetensors"
-    data = bytearray(blob.read_bytes())
-    data[-1] ^= 0x01
-    blob.write_bytes(bytes(data))
+    flip_blob_byte(run / "store", final, index=-1)
     report = audit_run(run)
     assert not report.ok
     assert report.problems[0].startswith("round 2: global model blob")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import flip_blob_byte, tiny_config
 
 from fedledger.audit import audit_run
 from fedledger.engine import Hooks, run_experiment
@@ -33,9 +33,6 @@ def test_end_to_end_on_hardhat_matches_the_embedded_chain(hardhat_url: str, tmp_
 
     # tampering is caught on the live node too
     final = node["global_model_hash"]
-    blob = tmp_path / "node" / "store" / final[:2] / f"{final}.safetensors"
-    data = bytearray(blob.read_bytes())
-    data[-1] ^= 0x01
-    blob.write_bytes(bytes(data))
+    flip_blob_byte(tmp_path / "node" / "store", final, index=-1)
     report = audit_run(tmp_path / "node", url=hardhat_url)
     assert not report.ok and report.problems[0].startswith("round 2: global model blob")

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import flip_blob_byte
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +14,7 @@ def test_roundtrip_and_content_addressing(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     t = torch.arange(10, dtype=torch.float32)
     h = store.put_tensors({"delta": t})
-    assert store.path(h).name == f"{h}.safetensors"
-    assert sha256_hex(store.path(h).read_bytes()) == h
+    assert h in store and sha256_hex(store.get_bytes(h)) == h
     assert torch.equal(store.get_tensors(h)["delta"], t)
     assert store.put_tensors({"delta": t.clone()}) == h  # same content, same name
 
@@ -22,12 +22,28 @@ def test_roundtrip_and_content_addressing(tmp_path: Path) -> None:
 def test_altered_blob_is_detected(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     h = store.put_tensors({"delta": torch.ones(4)})
-    p = store.path(h)
-    b = bytearray(p.read_bytes())
-    b[-1] ^= 0x01
-    p.write_bytes(bytes(b))
+    flip_blob_byte(tmp_path, h, index=-1)
     with pytest.raises(StoreError, match="altered"):
         store.get_bytes(h)
+
+
+def test_a_batch_is_one_transaction(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    kept = store.put_bytes(b"recorded before")
+    with pytest.raises(RuntimeError), store.batch():
+        lost = store.put_bytes(b"inside a failed batch")
+        raise RuntimeError("the round failed")
+    with store.batch():
+        a, b = store.put_bytes(b"a"), store.put_bytes(b"b")
+    store.close()
+    reader = BlobStore(tmp_path, readonly=True)
+    assert kept in reader and a in reader and b in reader
+    assert lost not in reader  # rolled back; nothing recorded before it was lost
+
+
+def test_readonly_store_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no blob store"):
+        BlobStore(tmp_path / "nowhere", readonly=True)
 
 
 def test_missing_blob_and_bad_digest(tmp_path: Path) -> None:

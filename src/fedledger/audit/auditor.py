@@ -78,7 +78,10 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         )
     cfg = load_config(run / "config.toml")
     dep = Deployment.load(dep_path)
-    store = BlobStore(run / "store")
+    try:
+        store = BlobStore(run / "store", readonly=True)
+    except StoreError as exc:
+        raise AuditError(str(exc)) from exc
     report = AuditReport(run_dir=run)
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)

@@ -53,7 +53,9 @@ def run(
         highlight=False,
         soft_wrap=True,
     )
-    console.print(f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png)")
+    console.print(
+        f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)"
+    )
 
 
 @app.command()

@@ -99,6 +99,7 @@ def run_async_experiment(
                     {},
                 )
             bar.advance(k, acc=acc, loss=loss)
+    blob = model_blob(x)
     summary: dict[str, Any] = {
         "name": cfg.name,
         "mode": "fedasync" if a.buffer_size == 1 else "fedbuff",
@@ -108,9 +109,10 @@ def run_async_experiment(
         "updates": len(events),
         "wall_s": time.perf_counter() - t_start,
         "simulated_time_s": events[-1].time_s if events else 0.0,
-        "global_model_hash": sha256_hex(model_blob(x)),
+        "global_model_hash": sha256_hex(blob),
         "num_params": fed.dim,
         "ledger": {"enabled": False, "tx_count": 0, "gas_used": 0},
     }
+    (out / "model.safetensors").write_bytes(blob)
     outputs.finish(summary)
     return summary

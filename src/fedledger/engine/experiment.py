@@ -1,12 +1,12 @@
-"""The experiment loop: one BCFL round after another, in one process (the simulation engine).
+"""The experiment loop: one BCFL round after another (the simulation engine).
 
-Round protocol (docs/architecture.md): select -> each client trains from the global model,
-writes its update blob (safetensors, named by SHA-256) and signs an EIP-712 commitment ->
-the aggregator fetches and checks every committed update, rejects malformed ones with a
-reason, runs the rule -> the new global model blob is written -> the ledger records the round
-(open, commitments, left-out clients' own submissions, finalize) on a worker thread while the
-next round trains -> evaluation, metrics row, progress line. With ``ledger.enabled = false``
-the identical training runs without chain, store or signatures.
+Round protocol (docs/architecture.md): select -> each client trains from the global model ->
+the aggregator checks every update, rejects malformed ones with a reason, runs the rule ->
+the round goes to the ledger process, which stores each update blob (safetensors, named by
+SHA-256), signs the clients' EIP-712 commitments and records the round on the chain (open,
+commitments, left-out clients' own submissions, finalize) while later rounds train ->
+evaluation, metrics row, progress line. With ``ledger.enabled = false`` the identical training
+runs without chain, store or signatures.
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
-from fedledger.engine.federation import build_federation
-from fedledger.engine.ledger_process import LedgerProcess
+from fedledger.engine.federation import Federation, build_federation
+from fedledger.engine.ledger_process import LedgerProcess, RoundRecord
 from fedledger.engine.network import NetworkAnnotator, choose_clients
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import model_blob
-from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
-from fedledger.engine.session import RoundPlan
-from fedledger.ledger.store import BlobStore, sha256_hex
+from fedledger.engine.protocol import model_blob, update_blob
+from fedledger.engine.rounds import (
+    AggregatorRound,
+    ClientRound,
+    Hooks,
+    aggregator_round,
+    clients_round,
+)
+from fedledger.ledger.store import sha256_hex
 
 log = logging.getLogger("fedledger")
 
@@ -61,25 +66,22 @@ def run_experiment(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
     )
 
-    store: BlobStore | None = None
     session: LedgerProcess | None = None
     blob = model_blob(params)
     global_hash = sha256_hex(blob)
-    if cfg.ledger.enabled:
-        store = BlobStore(out / "store", write_behind=True)
-        store.put_bytes(blob)
-        session = LedgerProcess(cfg, run_dir=out, initial_model_hash=bytes.fromhex(global_hash))
+    if cfg.ledger.enabled:  # starts at once; deploys while the first rounds train
+        session = LedgerProcess(cfg, run_dir=out, initial_model_blob=blob)
 
     acc = loss = float("nan")
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
-    # the ledger work of round r runs in the ledger process while round r+1 trains;
+    # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
     pending: list[tuple[dict[str, Any], dict[int, str], bool]] = []
 
-    def flush(keep: int) -> None:
-        while len(pending) > keep:
+    def flush(*, all_rounds: bool) -> None:
+        while pending and (all_rounds or session is None or session.backlog_full):
             row, rejected, on_chain = pending.pop(0)
             if on_chain and session is not None:
                 row["tx_count"], row["gas_used"] = session.wait()
@@ -94,11 +96,9 @@ def run_experiment(
                     network.time_round(rnd, selected) if network else (selected, {})
                 )
                 base_hash = global_hash
-                cr = clients_round(
-                    fed, rnd, participants, params, hooks=hooks, store=store, session=session
-                )
+                cr = clients_round(fed, rnd, participants, params, hooks=hooks)
                 ar = aggregator_round(
-                    fed, rnd, participants, params, cr, hooks=hooks, store=store, selected=selected
+                    fed, rnd, participants, params, cr, hooks=hooks, selected=selected
                 )
                 for c in ar.flagged:
                     flag_counts[c] += 1
@@ -107,25 +107,19 @@ def run_experiment(
                     if adv is not None:
                         adv.previous_update = ar.aggregate
                 blob = model_blob(params)
-                global_hash = store.put_bytes(blob) if store else sha256_hex(blob)
+                global_hash = sha256_hex(blob)
                 if session is not None:
-                    plan = RoundPlan(
-                        round=rnd,
-                        base_model_hash=bytes.fromhex(base_hash),
+                    submit_round(
+                        session,
+                        fed=fed,
+                        rnd=rnd,
+                        base_model_hash=base_hash,
                         selected=selected,
-                        batch=[cr.signed[c] for c in ar.order if c not in ar.dropped],
-                        left_out=[(c, cr.signed[c]) for c in ar.order if c in ar.dropped],
-                        order=ar.order,
-                        outcomes=ar.outcomes,
-                        flagged=ar.flagged,
-                        global_model_hash=bytes.fromhex(global_hash),
-                        committee=ar.committee,
-                        votes=[
-                            session.member_sign_vote(m, round=rnd, accept=v)
-                            for m, v in zip(ar.committee, ar.votes, strict=True)
-                        ],
+                        clients=cr,
+                        agg=ar,
+                        model_blob=blob,
+                        global_model_hash=global_hash,
                     )
-                    session.submit(plan)
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
                 row: dict[str, Any] = {
                     "round": rnd,
@@ -151,14 +145,12 @@ def run_experiment(
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
                     row["attack_success_rate"] = asr if asr is not None else float("nan")
                 pending.append((row, ar.rejected, session is not None))
-                flush(keep=1)  # at most one round in flight on the ledger
+                flush(all_rounds=False)  # a bounded number of rounds in flight
                 bar.advance(rnd, acc=acc, loss=loss)
-            flush(keep=0)
+            flush(all_rounds=True)
     finally:
         if session:
             session.close()
-        if store:
-            store.close()
 
     summary: dict[str, Any] = {
         "name": cfg.name,
@@ -189,5 +181,51 @@ def run_experiment(
         }
         summary["attack_success_rate"] = asr
         summary["detection_f1"] = f1
+    (out / "model.safetensors").write_bytes(blob)  # the final global model, as stored
     outputs.finish(summary)
     return summary
+
+
+def submit_round(
+    session: LedgerProcess,
+    *,
+    fed: Federation,
+    rnd: int,
+    base_model_hash: str,
+    selected: list[int],
+    clients: ClientRound,
+    agg: AggregatorRound,
+    model_blob: bytes,
+    global_model_hash: str,
+) -> None:
+    """Hand the round to the ledger process: float32 vectors of the model's size as dense
+    rows, any other update as its blob bytes (the client committed to what it sent)."""
+    dense: list[torch.Tensor] = []
+    rows: list[int] = []
+    blobs: dict[int, bytes] = {}
+    for i, cid in enumerate(agg.order):
+        u = clients.updates[cid]
+        if isinstance(u, torch.Tensor) and u.dtype == torch.float32 and u.shape == (fed.dim,):
+            rows.append(len(dense))
+            dense.append(u)
+        else:
+            rows.append(-1)
+            blobs[i] = u if isinstance(u, bytes) else update_blob(u)
+    record = RoundRecord(
+        round=rnd,
+        dim=fed.dim,
+        base_model_hash=bytes.fromhex(base_model_hash),
+        selected=selected,
+        order=agg.order,
+        dropped=agg.dropped,
+        num_samples=[clients.num_samples[c] for c in agg.order],
+        dense_rows=rows,
+        blobs=blobs,
+        outcomes=agg.outcomes,
+        flagged=agg.flagged,
+        model_blob=model_blob,
+        global_model_hash=bytes.fromhex(global_model_hash),
+        committee=agg.committee,
+        votes=agg.votes,
+    )
+    session.submit(record, dense=dense)

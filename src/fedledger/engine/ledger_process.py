@@ -1,45 +1,85 @@
-"""The aggregator's ledger client in its own process.
+"""Everything a run does for the ledger, in a process of its own.
 
 py-evm and web3.py are pure Python: run in the trainer's process they would hold its GIL. So
-the engine forks one child that owns the :class:`LedgerSession` (the chain connection, the
-contract, the aggregator's and deployer's keys and the transaction log) and sends it one
-:class:`RoundPlan` per round; the trainer goes on with the next round meanwhile (at most one
-round in flight). Clients sign their own commitments and votes in the trainer's process with
-their own keys, as they would on their own devices.
+the engine forks one child at the start of a run and hands it one :class:`RoundRecord` per
+round: the clients' updates as the aggregator checked and used them, and the aggregator's
+decisions. The child plays the parties' protocol roles that involve no training:
 
-The pipe joins this program to its own child (no trust boundary is crossed); plans go down as
-plain dataclasses, and errors come back as (type name, message) strings, never as objects.
+* the clients' side: each update is serialised (safetensors), stored under its SHA-256, and
+  its EIP-712 commitment signed with the client's own key; committee members sign their votes;
+* the aggregator's side: the new global model is stored, and the round is written to the
+  chain by a :class:`LedgerSession` (open, commitments, left-out clients' own submissions,
+  committee, finalize), which owns the chain connection, the contract and the transaction log.
+
+The trainer goes on meanwhile; up to :data:`MAX_IN_FLIGHT` rounds (and
+:data:`MAX_IN_FLIGHT_BYTES` of updates) may wait for the chain. In a deployment each client
+signs on its own device, in parallel with everybody else; here one spare core does it for all.
+What the aggregator aggregated is exactly what the child commits, since both come from the
+same bytes, and ``fedledger audit`` checks every blob, signature and aggregate afterwards.
+
+The pipe joins this program to its own child (no trust boundary is crossed). Update vectors go
+down as raw float32 files in a private temporary directory (no pickling of tensors), the rest
+as plain dataclasses; errors come back as (type name, message) strings, never as objects.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
+import numpy as np
+import torch
 
 from fedledger.config import ExperimentConfig
 from fedledger.errors import LedgerError
-from fedledger.ledger.keys import derive_account
-from fedledger.ledger.signing import (
-    Commitment,
-    SignedCommitment,
-    SignedVote,
-    domain_separator,
-    sign_commitment,
-    sign_vote,
-)
+
+MAX_IN_FLIGHT = 8  # rounds the trainer may run ahead of the chain
+MAX_IN_FLIGHT_BYTES = 256 * 2**20  # ...and at most this many bytes of updates waiting
 
 
-def _serve(
-    conn: Connection, cfg: ExperimentConfig, run_dir: Path, initial_model_hash: bytes
-) -> None:
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round as the aggregator saw it, for the ledger process to commit and record.
+
+    ``order`` is the on-chain commitment order (= aggregation order); the per-client lists
+    follow it. An update that is a float32 vector of the model's size travels as a row of
+    the round's dense file (``dense_rows[i]``: its row, or -1); any other update travels as
+    the blob bytes in ``blobs[i]`` (a test hook's raw bytes, or a wrong dtype or shape, which
+    the aggregator rejected but the client still committed to).
+    """
+
+    round: int
+    dim: int
+    base_model_hash: bytes
+    selected: list[int]
+    order: list[int]
+    dropped: list[int]  # clients the aggregator left out of its batch
+    num_samples: list[int]
+    dense_rows: list[int]
+    blobs: dict[int, bytes]
+    outcomes: list[int]
+    flagged: list[int]
+    model_blob: bytes
+    global_model_hash: bytes
+    committee: list[int] = field(default_factory=list)
+    votes: list[list[int]] = field(default_factory=list)  # per member, per commitment
+    dense_file: str = ""  # set by LedgerProcess.submit
+
+
+def _serve(conn: Connection, cfg: ExperimentConfig, run_dir: Path, initial_blob: bytes) -> None:
+    from fedledger.engine.parties import Parties
     from fedledger.engine.session import LedgerSession
 
+    torch.set_num_threads(1)
     try:
-        session = LedgerSession(cfg, run_dir=run_dir, initial_model_hash=initial_model_hash)
+        parties = Parties(cfg, run_dir=run_dir, initial_model_blob=initial_blob)
+        session = LedgerSession(cfg, run_dir=run_dir, initial_model_hash=parties.initial_model_hash)
+        parties.set_domain(chain_id=session.chain.chain_id, contract=session.contract.address)
     except Exception as exc:  # reported to the parent as text
         conn.send(("error", type(exc).__name__, str(exc)))
         return
@@ -59,70 +99,81 @@ def _serve(
         try:
             msg = conn.recv()
         except EOFError:
+            parties.close()
             session.close()
             return
         if msg[0] == "record":
             try:
-                conn.send(("ok", session.record_round(msg[1])))
+                conn.send(("ok", session.record_round(parties.commit(msg[1]))))
             except Exception as exc:  # reported to the parent as text
                 conn.send(("error", type(exc).__name__, str(exc)))
         else:  # "close"
+            parties.close()
             session.close()
             conn.send(("ok", {"tx_count": session.tx_count, "gas_used": session.gas_used}))
             return
 
 
 class LedgerProcess:
-    """Parent-side handle: client-side signing here, everything on-chain in the child."""
+    """Parent-side handle of the ledger process; starts it and returns at once."""
 
-    def __init__(self, cfg: ExperimentConfig, *, run_dir: Path, initial_model_hash: bytes) -> None:
-        self.clients: list[LocalAccount] = [
-            derive_account(seed=cfg.seed, role="client", index=i)
-            for i in range(cfg.federation.num_clients)
-        ]
+    def __init__(self, cfg: ExperimentConfig, *, run_dir: Path, initial_model_blob: bytes) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="fedledger-rounds-"))
         # fork: the child only runs web3/py-evm; spawn would re-import the user's __main__
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(child, cfg, run_dir, initial_model_hash), daemon=True
+            target=_serve, args=(child, cfg, run_dir, initial_model_blob), daemon=True
         )
         self._proc.start()
         child.close()
-        self.info: dict[str, Any] = self._recv()
-        self.domain = domain_separator(
-            chain_id=self.info["chain_id"], contract=self.info["contract"]
-        )
-        self.tx_count = int(self.info["tx_count"])
-        self.gas_used = int(self.info["gas_used"])
-        self._in_flight = 0
+        self._info: dict[str, Any] | None = None
+        self._in_flight: list[int] = []  # bytes of each round in flight, oldest first
+        self.tx_count = self.gas_used = 0
+        if cfg.ledger.url:  # a node can be unreachable: fail before any training
+            _ = self.info
 
-    # ---------------------------------------------------------------- client side
-    def client_sign(
-        self, client: int, *, round: int, update_hash: bytes, num_samples: int
-    ) -> SignedCommitment:
-        return sign_commitment(
-            Commitment(round=round, update_hash=update_hash, num_samples=num_samples),
-            account=self.clients[client],
-            domain=self.domain,
-        )
+    @property
+    def info(self) -> dict[str, Any]:
+        """The deployment (contract, chain id, ...), once the child has set it up."""
+        if self._info is None:
+            self._info = self._recv()
+            self.tx_count = int(self._info["tx_count"])
+            self.gas_used = int(self._info["gas_used"])
+        return self._info
 
-    def member_sign_vote(self, member: int, *, round: int, accept: list[int]) -> SignedVote:
-        return sign_vote(
-            round=round, accept=bytes(accept), account=self.clients[member], domain=self.domain
-        )
+    def submit(self, record: RoundRecord, *, dense: list[torch.Tensor]) -> None:
+        """Hand a round to the child; returns at once. ``dense`` are the float32 update
+        vectors that ``record.dense_rows`` point into."""
+        path = self._tmp / f"round-{record.round}.f32"
+        nbytes = 0
+        if dense:
+            rows = torch.stack(dense).numpy()
+            rows.tofile(path)
+            nbytes = rows.nbytes
+        try:
+            self._conn.send(("record", replace(record, dense_file=str(path) if dense else "")))
+        except OSError:  # the child is gone: report why
+            _ = self.info
+            raise LedgerError(
+                f"the ledger process exited unexpectedly (exit code {self._proc.exitcode})"
+            ) from None
+        self._in_flight.append(nbytes + sum(len(b) for b in record.blobs.values()))
 
-    # ---------------------------------------------------------------- aggregator side
-    def submit(self, plan: Any) -> None:
-        """Hand a round to the child; returns at once."""
-        self._conn.send(("record", plan))
-        self._in_flight += 1
+    @property
+    def backlog_full(self) -> bool:
+        """True when the trainer should wait for the chain before running ahead further."""
+        return len(self._in_flight) > MAX_IN_FLIGHT or (
+            len(self._in_flight) > 1 and sum(self._in_flight) > MAX_IN_FLIGHT_BYTES
+        )
 
     def wait(self) -> tuple[int, int]:
         """The oldest submitted round's (transactions, gas), once it is on-chain."""
-        if self._in_flight == 0:
+        if not self._in_flight:
             raise LedgerError("no round is in flight")
+        _ = self.info
         tx, gas = self._recv()
-        self._in_flight -= 1
+        self._in_flight.pop(0)
         self.tx_count += tx
         self.gas_used += gas
         return tx, gas
@@ -134,6 +185,7 @@ class LedgerProcess:
             while self._in_flight:
                 self.wait()
             if self._proc.is_alive():
+                _ = self.info
                 self._conn.send(("close",))
                 self._recv()
         except (LedgerError, OSError):
@@ -141,6 +193,7 @@ class LedgerProcess:
         finally:
             self._proc.join(timeout=30)
             self._conn.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _recv(self) -> Any:
         try:
@@ -152,3 +205,14 @@ class LedgerProcess:
         if msg[0] == "error":
             raise LedgerError(f"{msg[1]}: {msg[2]}")
         return msg[1]
+
+
+def read_dense(record: RoundRecord) -> np.ndarray:
+    """The round's dense update rows, (rows, dim) float32 (child side); the file is removed
+    once read."""
+    if not record.dense_file:
+        return np.zeros((0, record.dim), dtype=np.float32)
+    path = Path(record.dense_file)
+    rows = np.fromfile(path, dtype=np.float32).reshape(-1, record.dim)
+    path.unlink()
+    return rows

@@ -1,5 +1,6 @@
 """One round, split the way it will be split across machines: the clients' side (train,
-attack, store, sign) and the aggregator's side (fetch, check, aggregate)."""
+attack) and the aggregator's side (check, vote, aggregate). Storing and signing happen in the
+ledger process (engine/ledger_process.py, engine/parties.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,10 @@ from fedledger.engine.committee import (
     tally,
 )
 from fedledger.engine.federation import Federation
-from fedledger.engine.ledger_process import LedgerProcess
-from fedledger.engine.protocol import client_generator, local_update, update_blob
-from fedledger.engine.validation import check_update, load_update, reason_code
+from fedledger.engine.protocol import client_generator, local_update
+from fedledger.engine.validation import check_blob, check_update, reason_code
 from fedledger.errors import UpdateRejected
 from fedledger.ledger.contract import RejectReason
-from fedledger.ledger.signing import SignedCommitment
-from fedledger.ledger.store import BlobStore
 
 log = logging.getLogger("fedledger")
 
@@ -47,7 +45,6 @@ class ClientRound:
 
     updates: dict[int, torch.Tensor | bytes] = field(default_factory=dict)
     num_samples: dict[int, int] = field(default_factory=dict)
-    signed: dict[int, SignedCommitment] = field(default_factory=dict)
     train_loss: float = float("nan")
 
 
@@ -73,10 +70,8 @@ def clients_round(
     params: torch.Tensor,
     *,
     hooks: Hooks,
-    store: BlobStore | None,
-    session: LedgerProcess | None,
 ) -> ClientRound:
-    """Each selected client trains from ``params``; attackers act; updates are stored and signed."""
+    """Each selected client trains from ``params``; attackers act."""
     adv = fed.adversary
     out = ClientRound()
     losses = []
@@ -103,15 +98,8 @@ def clients_round(
         trained = adv.poison_round(rnd, trained, global_params=params)
     out.train_loss = float(np.mean(losses)) if losses else float("nan")
     for cid in selected:
-        upd: torch.Tensor | bytes = trained[cid]
-        if hooks.update is not None:
-            upd = hooks.update(rnd, cid, trained[cid])
-        out.updates[cid] = upd
-        if session is not None and store is not None:
-            h = store.put_bytes(upd if isinstance(upd, bytes) else update_blob(upd))
-            out.signed[cid] = session.client_sign(
-                cid, round=rnd, update_hash=bytes.fromhex(h), num_samples=out.num_samples[cid]
-            )
+        upd = trained[cid]
+        out.updates[cid] = upd if hooks.update is None else hooks.update(rnd, cid, upd)
     return out
 
 
@@ -123,10 +111,10 @@ def aggregator_round(
     clients: ClientRound,
     *,
     hooks: Hooks,
-    store: BlobStore | None,
     selected: list[int] | None = None,
 ) -> AggregatorRound:
-    """Fetch and check every committed update, then run the rule over the valid ones.
+    """Check every update (dtype, shape, finite; blob bytes are parsed as safetensors), then
+    run the rule over the valid ones.
 
     ``participants`` are the clients whose updates arrived; ``selected`` (default: the same)
     all those chosen for the round, whom the committee avoids. The commitments' on-chain order
@@ -142,15 +130,12 @@ def aggregator_round(
     for cid in order:
         n = clients.num_samples[cid]
         try:
-            if store is not None and cid in clients.signed:
-                c = clients.signed[cid].commitment
-                n = c.num_samples
-                delta = load_update(store, c.update_hash.hex(), dim=fed.dim, num_samples=n)
-            else:
-                u = clients.updates[cid]
-                if isinstance(u, bytes):
-                    raise UpdateRejected("MALFORMED", "raw bytes without a store")
-                delta = check_update(u, dim=fed.dim)
+            if n <= 0:
+                raise UpdateRejected(RejectReason.BAD_SAMPLE_COUNT.name, f"{n} samples")
+            u = clients.updates[cid]
+            delta = (
+                check_blob(u, dim=fed.dim) if isinstance(u, bytes) else check_update(u, dim=fed.dim)
+            )
         except UpdateRejected as exc:
             log.warning("round %d: rejected client %d's update: %s", rnd, cid, exc)
             agg.rejected[cid] = str(exc)

@@ -43,6 +43,11 @@ def load_update(store: BlobStore, update_hash: str, *, dim: int, num_samples: in
         data = store.get_bytes(update_hash)
     except StoreError as exc:
         raise UpdateRejected(RejectReason.HASH_MISMATCH.name, str(exc)) from exc
+    return check_blob(data, dim=dim)
+
+
+def check_blob(data: bytes, *, dim: int) -> torch.Tensor:
+    """Parse an update blob (safetensors, one tensor ``delta``) and check the tensor."""
     try:
         tensors = decode_tensors(data)
     except StoreError as exc:

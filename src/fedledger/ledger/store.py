@@ -1,10 +1,12 @@
-"""Content-addressed blob store: safetensors files named by their SHA-256. Nothing is pickled."""
+"""Content-addressed blob store: safetensors blobs named by their SHA-256. Nothing is pickled."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -35,80 +37,74 @@ def decode_tensors(data: bytes) -> dict[str, torch.Tensor]:
 
 
 class BlobStore:
-    """A directory of blobs ``<root>/<aa>/<sha256>.safetensors``; a blob's name is its hash."""
+    """Blobs named by their SHA-256, in one SQLite file ``<root>/blobs.sqlite3`` (a table
+    ``blobs(digest TEXT PRIMARY KEY, data BLOB)``; each ``data`` is a safetensors file).
 
-    SUFFIX = ".safetensors"
+    One database rather than one file per blob: creating a file costs ~0.7 ms of kernel time
+    on the ext4 disks measured here, more than hashing and signing an update together, and a
+    100-client run writes thousands of blobs. SQLite (Python's standard library) keeps every
+    committed blob through a crash, and any SQLite client can read the store.
+    """
 
-    def __init__(self, root: str | Path, *, write_behind: bool = False) -> None:
-        """``write_behind``: files are written by a background thread (file I/O releases the
-        GIL, so training goes on meanwhile); until written, reads are served from memory."""
+    DB_NAME = "blobs.sqlite3"
+
+    def __init__(self, root: str | Path, *, readonly: bool = False) -> None:
+        """``readonly``: open an existing store (the auditor's view) without creating one."""
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._dirs: set[str] = set()
-        self._pending: dict[str, bytes] = {}
-        self._writer = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="blobstore")
-            if write_behind
-            else None
-        )
-        self._futures: list[Future[None]] = []
-
-    def path(self, digest: str) -> Path:
-        digest = _norm(digest)
-        return self.root / digest[:2] / f"{digest}{self.SUFFIX}"
+        self.db_path = self.root / self.DB_NAME
+        if readonly:
+            if not self.db_path.exists():
+                raise StoreError(
+                    f"no blob store at {self.db_path}; is {self.root.parent} a run directory "
+                    "written with the ledger enabled?"
+                )
+            self._db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.db_path)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL)"
+            )
+            self._db.commit()
+        self._in_batch = False
 
     def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` under its SHA-256 (hex), which is returned; storing twice is a no-op."""
         digest = sha256_hex(data)
-        if self._writer is None:
-            self._write(digest, data)
-        elif digest not in self._pending:
-            self._pending[digest] = data
-            self._futures.append(self._writer.submit(self._write, digest, data))
+        self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+        if not self._in_batch:
+            self._db.commit()
         return digest
-
-    def _write(self, digest: str, data: bytes) -> None:
-        p = self.path(digest)
-        if p.parent.name not in self._dirs:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(p.parent.name)
-        try:
-            with p.open("xb") as fh:  # exclusive create: an existing blob is never rewritten
-                fh.write(data)
-        except FileExistsError:
-            pass
-        self._pending.pop(digest, None)
-
-    def flush(self) -> None:
-        """Wait until every blob is on disk (re-raising a failed write)."""
-        futures, self._futures = self._futures, []
-        for f in futures:
-            f.result()
-
-    def close(self) -> None:
-        self.flush()
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
 
     def put_tensors(
         self, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
     ) -> str:
         return self.put_bytes(encode_tensors(tensors, metadata))
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group puts into one transaction (committed at the end, rolled back on an error)."""
+        self._in_batch = True
+        try:
+            with self._db:
+                yield
+        finally:
+            self._in_batch = False
+
     def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, str) and (
-            _norm(digest) in self._pending or self.path(digest).exists()
-        )
+        if not isinstance(digest, str):
+            return False
+        row = self._db.execute("SELECT 1 FROM blobs WHERE digest = ?", (_norm(digest),))
+        return row.fetchone() is not None
 
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking that they still hash to ``digest``."""
         d = _norm(digest)
-        data = self._pending.get(d)
-        if data is not None:  # hashed by this store a moment ago, still in memory
-            return data
-        p = self.path(d)
-        if not p.exists():
-            raise StoreError(f"blob {d} is missing from {self.root}")
-        data = p.read_bytes()
+        row = self._db.execute("SELECT data FROM blobs WHERE digest = ?", (d,)).fetchone()
+        if row is None:
+            raise StoreError(f"blob {d} is missing from {self.db_path}")
+        data = bytes(row[0])
         actual = sha256_hex(data)
         if actual != d:
             raise StoreError(f"blob {d} was altered: its content now hashes to {actual}")
@@ -116,6 +112,9 @@ class BlobStore:
 
     def get_tensors(self, digest: str) -> dict[str, torch.Tensor]:
         return decode_tensors(self.get_bytes(digest))
+
+    def close(self) -> None:
+        self._db.close()
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
