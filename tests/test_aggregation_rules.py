@@ -533,7 +533,24 @@ def test_cosine_filter_excludes_zero_and_noise_pseudo_updates() -> None:
     assert res.excluded == (8, 9, 10)
     assert torch.allclose(res.aggregate, honest.mean(dim=0), atol=1e-5)
     # with nobody flagged it is FedAvg
-    res = create_rule("cosine_filter", {"min_cosine": -1.0}, num_clients=11)(
+    assert res.scores is not None and float(res.scores[10]) == 0.0
+    assert float(res.scores[:8].min()) > 8.0 > float(res.scores[8:].max())
+    # with nobody flagged it is FedAvg
+    res = create_rule("cosine_filter", {"min_score": 0.0}, num_clients=11)(
         x, w, ctx=AggregationContext()
     )
     assert res.excluded == () and torch.allclose(res.aggregate, x.mean(dim=0), atol=1e-5)
+
+
+def test_cosine_filter_score_is_chance_level_for_independent_noise() -> None:
+    from fedledger.aggregation.cosine_filter import correlation_scores
+
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(30, 20_000, generator=g)
+    s = correlation_scores(noise)
+    # max of 29 |N(0, 1)|: about 2.2 on average, and far below 8
+    assert 1.0 < float(s.mean()) < 3.5 and float(s.max()) < 5.0
+    same = torch.cat([noise[:1], noise[:1]])  # identical rows: |cos| = 1
+    assert torch.allclose(
+        correlation_scores(same), torch.full((2,), 20_000**0.5, dtype=torch.float64)
+    )

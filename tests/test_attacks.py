@@ -162,6 +162,12 @@ def test_alie_is_mean_minus_z_std(seed: int, m: int, b: int, d: int) -> None:
     assert np.allclose(out.numpy(), expected[None, :], atol=1e-5)
     fixed = poison("alie", mal, ben, z=1.5)
     assert np.allclose(fixed.numpy(), (bn.mean(0) - 1.5 * bn.std(0))[None, :], atol=1e-5)
+    # against_mean: each coordinate moves z std against the sign of the benign mean
+    against = poison("alie", mal, ben, z=1.5, against_mean=True)
+    mu, sd = bn.mean(0), bn.std(0)
+    assert np.allclose(against.numpy(), (mu - 1.5 * sd * np.sign(mu))[None, :], atol=1e-5)
+    moved = np.sign(against.numpy()[0] - mu)
+    assert bool((moved * np.sign(mu) <= 0).all())  # never in the mean's direction
 
 
 @given(
@@ -326,6 +332,14 @@ def test_label_flip_modes(seed: int, frac: float) -> None:
     assert bool((yo == 4).all())
     _, yr = create_attack("label_flip", {"mode": "random"}).poison_data(x, y, **kw)
     assert bool((yr != y).all()) and bool(((yr >= 0) & (yr < 10)).all())
+    _, yv = create_attack("label_flip", {"mode": "reverse"}).poison_data(x, y, **kw)
+    assert torch.equal(yv, 9 - y)  # Fang et al.: l -> C - 1 - l
+
+
+def test_label_flip_boosts_the_trained_update_only_when_asked() -> None:
+    mal, ben = updates(3, 2, 5, 7)
+    assert poison("label_flip", mal, ben) is mal
+    assert torch.equal(poison("label_flip", mal, ben, boost=5.0), mal * 5.0)
 
 
 def test_label_outside_the_classes_is_config_error() -> None:

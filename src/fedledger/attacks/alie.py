@@ -4,6 +4,11 @@ With n participants of which m are attackers, s = ⌊n/2 + 1⌋ − m honest wor
 "won over"; z_max = Φ⁻¹((n − s) / n) (Φ the standard normal CDF).  Every attacker sends
 μ − z·σ, μ and σ the coordinate-wise mean and (population) standard deviation of the benign
 updates — small enough per coordinate to pass median/Krum-style filters.
+
+``against_mean = true`` moves each coordinate z·σ against the sign of the benign mean instead
+(μ − z·σ·sign(μ)): the same "a little" per coordinate, always in the direction that undoes
+the honest step, as several public implementations of the attack do. It is the variant that
+lowers Bulyan by more than 10 points on the MNIST benchmark (benchmarks/robustness.md).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Alie(Attack):
     poisons_updates = True
 
     z: float | None = Field(None, description="override z_max (default: the paper's formula)")
+    against_mean: bool = Field(False, description="shift against sign(mean), not along -1")
 
     def poison_updates(
         self,
@@ -48,4 +54,5 @@ class Alie(Attack):
         z = alie_z(participants(malicious, benign, ctx), m) if self.z is None else self.z
         mu = ref.mean(dim=0)
         sigma = ref.std(dim=0, correction=0)
-        return (mu - z * sigma).to(torch.float32).expand(m, -1).clone()
+        shift = sigma * torch.sign(mu) if self.against_mean else sigma
+        return (mu - z * shift).to(torch.float32).expand(m, -1).clone()
