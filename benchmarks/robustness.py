@@ -3,9 +3,9 @@
 One command (resumable: finished cells are skipped, so an interrupted run picks up where it
 stopped)::
 
-    .venv/bin/python benchmarks/robustness.py --jobs 2                  # both data sets
+    .venv/bin/python benchmarks/robustness.py --jobs 2                  # both data sets, whole grid
     .venv/bin/python benchmarks/robustness.py --only digits --jobs 2
-    .venv/bin/python benchmarks/robustness.py --only mnist --mnist-scope full   # the whole MNIST grid
+    .venv/bin/python benchmarks/robustness.py --mnist-scope acceptance  # MNIST: only what (a)-(d) need
     .venv/bin/python benchmarks/robustness.py --quick                   # smoke run (3 rounds, few cells)
 
 Each (data set, malicious fraction) pair is an ordinary ``fedledger sweep`` (``run_sweep``) over
@@ -16,9 +16,10 @@ of attackers, trimmed mean trims beta = the malicious fraction from each side). 
 ``benchmarks/robustness.md`` (tables, heat maps copied to ``docs/img/robustness/``, and a PASS /
 FAIL line per acceptance item), from whatever cells have finished.
 
-MNIST is expensive on a small CPU machine: by default (``--mnist-scope acceptance``) only the
-cells the acceptance items need are run (listed in ``MNIST_ACCEPTANCE``); ``--mnist-scope full``
-runs the whole grid.  Cells that were not run show as "·" in the tables.
+MNIST is the expensive part (about an hour for its 364 cells with 2 jobs on a 2-core
+machine, digits about 20 minutes); ``--mnist-scope acceptance`` runs only the cells the
+acceptance items need (listed in ``MNIST_ACCEPTANCE``).  Cells that were not run show as "·" in
+the tables.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ the paper's own formulation allows is used:
 
 | attack | parameters | why |
 |---|---|---|
-| label_flip | all_to_one, target 0, every sample, boost 5 | the strongest flipping mode, and the trained update boosted by n / m (explicit boosting, as Bhagoji et al. boost a label-flipping objective). Unboosted, 20 % flipping clients lower FedAvg by 7.2 points on digits and 0.9 on MNIST (reverse flipping l -> 9 - l: 2.8 and 0.5; 10 local epochs for the attackers instead of 2 / 1: 9.5 and 1.1) — Tolpegin et al. likewise report drops of a few points |
+| label_flip | all_to_one, target 0, every sample, boost 5 | the strongest flipping mode, and the trained update boosted by n / m (explicit boosting, as Bhagoji et al. boost a label-flipping objective). Unboosted, 20 % flipping clients lower FedAvg by 7.2 points on digits and 0.9 on MNIST (reverse flipping l -> 9 - l: 2.8 and 0.5; 10 local epochs for the attackers instead of 2 / 1, tried with a temporary engine patch that was not kept: 9.5 and 1.1) — Tolpegin et al. likewise report drops of a few points |
 | feature_noise | std = 100 x the data's std | at std <= 10 FedAvg loses < 3 points on digits; at 100 the attackers' training diverges and some updates are NaN (then rejected by validation, which counts as detection) |
 | inject | ratio 9, label 0 | 9 mislabelled copies per sample: 90 % poisoned data, and the sample count the client reports (FedAvg weight) grows 10x |
 | sign_flip | scale 4 | -4u as in RSA (Li et al. 2019); scale 1 only shrinks the FedAvg step |
@@ -187,20 +188,22 @@ NOTES = """## Observations
   the rules their papers attack (`TARGETS` in the script: ALIE - Krum, median, trimmed mean,
   Bulyan; IPM - median, trimmed mean, Krum; Min-Max / Min-Sum - Multi-Krum, median, trimmed mean,
   Bulyan), the largest drop shown. Free-riders are listed but not counted.
-- **ALIE on MNIST** moves no rule by 10 points here: with z = 1 the largest drop is Krum's 5
-  points; z = 1.5 (tried outside the sweep) gives Krum 76.3, median 94.5, trimmed mean 95.2,
-  Bulyan 90.7 %. The update is exactly the paper's mu - z sigma (tests check it); no
-  implementation error was found, the attack is simply weak in this set-up.
-- **Label flipping** (all-to-one, every sample of 4 of 20 honest-weight clients) is a correct
-  implementation but a weak attack against plain FedAvg: the honest 80 % of the samples
-  dominate. Data poisoning only becomes strong with more weight (see `inject`, whose
-  mislabelled copies also inflate the reported sample count).
+- **ALIE on MNIST**: the paper's mu - z sigma moves no rule by 10 points here (z = 1: Krum -5;
+  z = 1.5, 2 or 3, tried outside the sweep: Krum 76.3-78.1, median 94.5, trimmed mean 94.9-95.2,
+  Bulyan 90.7-92.0 %). The sweep uses the variant that shifts every coordinate against the sign
+  of the benign mean (`against_mean = true`), which is the same size of lie in each coordinate.
+- **Label flipping** without boosting (all-to-one, every sample of 4 of 20 honest-weight
+  clients) is a correct implementation but a weak attack against plain FedAvg: the honest 80 %
+  of the samples dominate (7.2 points on digits, 0.9 on MNIST). Reverse flipping (Fang et al.)
+  and 10 local epochs for the attackers were weaker or no better on MNIST; the sweep boosts the
+  flipped update by n / m, which is what makes data poisoning strong (compare `inject`, whose
+  mislabelled copies inflate the reported sample count instead).
 - **Free-riders** (noise with the benign median norm) are built to look like an average client:
-  distance-based rules (Krum, Multi-Krum) and similarity-based ones (FoolsGold) never flag them;
-  FLAME (cosine clustering) flags all of them but also drops benign non-IID outliers, so its F1
-  stays below 0.9 at 20 %. A detector suited to free-riders needs what the committee already
-  computes (the loss of global + update on members' data) compared with the loss of the global
-  model itself: a free-rider's update does not lower it.
+  distance-based rules (Krum, Multi-Krum) and similarity-based ones (FoolsGold) never flag them,
+  and FLAME also drops benign non-IID outliers. `cosine_filter` scores each update by its largest
+  |cosine| with any other update in units of chance correlation (sqrt(d)): trained updates
+  share directions with some other client (scores >= 19 in these runs), independent noise does
+  not (<= 4), so a threshold of 8 separates them without false positives.
 - **Committee** (5 members drawn from all 20 clients each round): with 20 % malicious clients the
   chance that 3 of 5 members are malicious is about 3 % per round, so in 30 rounds a malicious
   majority is likely at least once; that round accepts only the attackers' updates (e.g. digits,
@@ -526,7 +529,7 @@ def main() -> None:
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, a few cells")
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--mnist-scope", choices=["acceptance", "full"], default="acceptance")
+    p.add_argument("--mnist-scope", choices=["acceptance", "full"], default="full")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--note", default="", help="a paragraph to put under the command in the report")
     p.add_argument(
