@@ -85,33 +85,30 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    cases: list[tuple[str, dict[str, Any], str | None, Callable[[], Any] | None]] = [
+    cases: list[tuple[str, dict[str, Any], Callable[[], Any]]] = [
         (
             "multikrum",
             {"num_malicious": f, "num_selected": n - f},
-            "krum",
             lambda: flower["krum"](results, num_malicious=f, to_keep=n - f) if flower else None,
         ),
         (
             "krum",
             {"num_malicious": f},
-            "krum",
             lambda: flower["krum"](results, num_malicious=f, to_keep=0) if flower else None,
         ),
-        ("median", {}, "median", lambda: flower["median"](results) if flower else None),
+        ("median", {}, lambda: flower["median"](results) if flower else None),
         (
             "trimmed_mean",
             {"beta": args.beta},
-            "trimmed_mean",
             lambda: flower["trimmed_mean"](results, proportiontocut=args.beta) if flower else None,
         ),
     ]
     timings: dict[str, tuple[float, float]] = {}
-    for name, params, _, flower_fn in cases:
+    for name, params, flower_fn in cases:
         rule = create_rule(name, params, num_clients=n)
         ours_s, ours = best_of(args.repeat, lambda: rule(updates, counts, ctx=ctx))  # noqa: B023
         flower_s = math.nan
-        if flower is not None and flower_fn is not None:
+        if flower is not None:
             flower_s, theirs = best_of(args.repeat, flower_fn)
             got, want = ours.aggregate.numpy(), np.asarray(theirs[0], dtype=np.float32)
             if not np.allclose(got, want, rtol=1e-4, atol=1e-6):

@@ -75,6 +75,10 @@ def pct(x: float) -> str:
     return f"{100 * x:+.2f}%"
 
 
+def passed(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def mean_round(cfg: NetworkConfig, pop: DevicePopulation, seed: int, rounds: int) -> float:
     b = simulate_rounds(
         cfg, pop, list(range(cfg.num_devices)), rounds=rounds, update_bytes=float(cfg.update_bytes),
@@ -102,7 +106,7 @@ def sec_interval() -> Section:
         rows.append([rate, s.blocks, 1.0 / rate, s.mean_block_interval_s, pct(err)])
     head = ["lambda (1/s)", "blocks", "1/lambda (s)", "mean interval, all blocks (s)", "error"]
     verdict = (
-        f"worst error {100 * worst:.2f}% (limit 2%): {'PASS' if worst < 0.02 else 'FAIL'} "
+        f"worst error {100 * worst:.2f}% (limit 2%): {passed(worst < 0.02)} "
         "(one seed for every rate: common random numbers, hence the same relative error)"
     )
     return (
@@ -145,7 +149,7 @@ def sec_forks() -> Section:
         "orphans",
     ]
     verdict = (
-        f"worst error {100 * worst:.2f}% (limit 10%): {'PASS' if worst < 0.10 else 'FAIL'}. "
+        f"worst error {100 * worst:.2f}% (limit 10%): {passed(worst < 0.10)}. "
         "The fork rate counts blocks during whose propagation another miner found a block "
         "(BlockFL's event). The block tree's branch and orphan shares agree with p_fork only "
         "while lambda*T_bp is small (first order); at lambda*T_bp ~ 1 they fall well below it, "
@@ -177,7 +181,7 @@ def sec_latency() -> Section:
         rows.append([name, 5_000, ana, sim, pct(err)])
     head = ["case", "rounds", "analytic E[T] (s)", "simulated mean (s)", "error"]
     verdict = (
-        f"worst error {100 * worst:.2f}% (limit 5%): {'PASS' if worst < 0.05 else 'FAIL'}. "
+        f"worst error {100 * worst:.2f}% (limit 5%): {passed(worst < 0.05)}. "
         "Assumptions: homogeneous devices, no fading or frame errors, equal miners."
     )
     return (
@@ -219,7 +223,7 @@ def sec_optimum() -> Section:
         f"Latency at the ends of the grid: {sim[0]:.3g} s at lambda={rates[0]:.3g}, {sim[-1]:.3g} s at lambda={rates[-1]:.3g} (U-shaped).",
     ]
     lines += ["", "![latency vs block rate](../docs/img/netsim_blockfl_latency.png)"]
-    verdict = f"optimum error {pct(err)} (limit 10%): {'PASS' if abs(err) < 0.10 else 'FAIL'}"
+    verdict = f"optimum error {pct(err)} (limit 10%): {passed(abs(err) < 0.10)}"
     return (
         "BlockFL's U-curve and optimal block arrival rate",
         "test_netsim_analysis.py::test_latency_is_u_shaped_and_simulated_optimum_within_10_percent",

@@ -39,7 +39,8 @@ def run(
     cfg = load_config(CONFIG, [*variant, f"seed={seed}", "ledger.enabled=false"])
     out = tmp / f"{abs(hash((tuple(variant), seed)))}"
     s = run_experiment(cfg, out=out, progress=False)
-    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    with (out / "metrics.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
     curve = [(float(r["simulated_time_s"]), float(r["accuracy"])) for r in rows]
     hit = next((t for t, a in curve if a >= TARGET), None)
     return hit, float(s["final_accuracy"]), curve

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from fedledger.aggregation import AggregationContext, AggregationResult, create_rule, rule_names
 from fedledger.aggregation._distances import cosine_similarity_matrix, pairwise_sq_distances
+from fedledger.aggregation.cosine_filter import correlation_scores
 from fedledger.aggregation.fedavg import weighted_mean
 from fedledger.aggregation.foolsgold import HISTORY_KEY
 from fedledger.errors import ConfigError
@@ -361,10 +362,9 @@ def test_flame_admits_majority_cluster_clips_and_adds_noise() -> None:
 # ------------------------------------------------------------------ invariants
 
 
-def _params_for(name: str, n: int) -> dict[str, Any]:
-    if name == "flame":
-        return {"noise_lambda": 0.0}
-    return {}
+def _params_for(name: str) -> dict[str, Any]:
+    """Noise off, so that two runs can be compared."""
+    return {"noise_lambda": 0.0} if name == "flame" else {}
 
 
 @given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(ROBUST + ["fedavg"]), data=st.data())
@@ -374,7 +374,7 @@ def test_permutation_invariance(seed: int, name: str, data: st.DataObject) -> No
     d = data.draw(st.integers(2, 25))
     x, w = batch(seed, n, d)
     perm = torch.tensor(data.draw(st.permutations(list(range(n)))))
-    params = _params_for(name, n)
+    params = _params_for(name)
     hist = torch.tensor(np.random.default_rng(seed).normal(size=(n, d)), dtype=torch.float32)
     c = ctx(3, reference=x.mean(0), history={HISTORY_KEY: hist})
     cp = ctx(3, reference=x.mean(0), history={HISTORY_KEY: hist[perm]})
@@ -428,7 +428,7 @@ def test_bounded_output_under_huge_outlier(
     # is only robust while the liars hold less than half of the claimed samples)
     w[bad] = w.max()
     benign = torch.cat([x[:bad], x[bad + 1 :]])
-    params: dict[str, Any] = {"noise_lambda": 0.0} if name == "flame" else {}
+    params = _params_for(name)
     if name == "trimmed_mean":
         params["beta"] = 1.0 / n + 1e-6
     if name in ("krum", "multikrum", "bulyan"):
@@ -518,8 +518,6 @@ def test_inputs_are_not_modified() -> None:
 
 
 def test_cosine_filter_excludes_zero_and_noise_pseudo_updates() -> None:
-    from fedledger.aggregation import AggregationContext, create_rule
-
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(2000, generator=g)
     honest = direction + 0.5 * torch.randn(
@@ -532,7 +530,6 @@ def test_cosine_filter_excludes_zero_and_noise_pseudo_updates() -> None:
     res = create_rule("cosine_filter", {}, num_clients=11)(x, w, ctx=AggregationContext())
     assert res.excluded == (8, 9, 10)
     assert torch.allclose(res.aggregate, honest.mean(dim=0), atol=1e-5)
-    # with nobody flagged it is FedAvg
     assert res.scores is not None and float(res.scores[10]) == 0.0
     assert float(res.scores[:8].min()) > 8.0 > float(res.scores[8:].max())
     # with nobody flagged it is FedAvg
@@ -543,8 +540,6 @@ def test_cosine_filter_excludes_zero_and_noise_pseudo_updates() -> None:
 
 
 def test_cosine_filter_score_is_chance_level_for_independent_noise() -> None:
-    from fedledger.aggregation.cosine_filter import correlation_scores
-
     g = torch.Generator().manual_seed(1)
     noise = torch.randn(30, 20_000, generator=g)
     s = correlation_scores(noise)

@@ -200,12 +200,22 @@ def paper_binary_search(bn: np.ndarray, dev: np.ndarray, ok: Any) -> float:
     return succ
 
 
-@given(
+def mean_and_direction(bn: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The benign mean and the paper's perturbation direction of that kind."""
+    mu = bn.mean(0)
+    dev = {"unit_vec": mu / np.linalg.norm(mu), "std": bn.std(0), "sign": np.sign(mu)}[kind]
+    return mu, dev
+
+
+AGR_CASES = given(
     seed=st.integers(0, 2**31),
     b=st.integers(2, 10),
     d=st.integers(1, 20),
     kind=st.sampled_from(["unit_vec", "std", "sign"]),
 )
+
+
+@AGR_CASES
 @SETTINGS
 def test_min_max_meets_its_distance_constraint(seed: int, b: int, d: int, kind: str) -> None:
     mal, ben = updates(seed, 3, b, d)
@@ -215,18 +225,12 @@ def test_min_max_meets_its_distance_constraint(seed: int, b: int, d: int, kind: 
     limit = max(sq(x, y) for x in bn for y in bn)
     worst = max(sq(p, x) for x in bn)
     assert worst <= limit * (1 + 1e-5) + 1e-6
-    mu = bn.mean(0)
-    dev = {"unit_vec": mu / np.linalg.norm(mu), "std": bn.std(0), "sign": np.sign(mu)}[kind]
+    mu, dev = mean_and_direction(bn, kind)
     gamma = paper_binary_search(bn, dev, lambda q: max(sq(q, x) for x in bn) <= limit)
     assert np.allclose(p, mu - gamma * dev, atol=1e-4 * (1 + gamma))
 
 
-@given(
-    seed=st.integers(0, 2**31),
-    b=st.integers(2, 10),
-    d=st.integers(1, 20),
-    kind=st.sampled_from(["unit_vec", "std", "sign"]),
-)
+@AGR_CASES
 @SETTINGS
 def test_min_sum_meets_its_distance_constraint(seed: int, b: int, d: int, kind: str) -> None:
     mal, ben = updates(seed, 2, b, d)
@@ -235,8 +239,7 @@ def test_min_sum_meets_its_distance_constraint(seed: int, b: int, d: int, kind: 
     limit = max(sum(sq(x, y) for y in bn) for x in bn)
     total = sum(sq(p, x) for x in bn)
     assert total <= limit * (1 + 1e-5) + 1e-6
-    mu = bn.mean(0)
-    dev = {"unit_vec": mu / np.linalg.norm(mu), "std": bn.std(0), "sign": np.sign(mu)}[kind]
+    mu, dev = mean_and_direction(bn, kind)
     gamma = paper_binary_search(bn, dev, lambda q: sum(sq(q, x) for x in bn) <= limit)
     assert np.allclose(p, mu - gamma * dev, atol=1e-4 * (1 + gamma))
     if gamma > 0:  # the largest such gamma: the constraint is tight

@@ -1,5 +1,6 @@
 """The FedLedger contract's rules, on the embedded chain."""
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -27,6 +28,10 @@ def ledger():
     return contract, dep, agg, clients
 
 
+def _open_round0(contract, agg, clients) -> None:
+    contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
+
+
 def _signed(contract, clients, rnd):
     return [
         sign_commitment(
@@ -42,7 +47,7 @@ def _signed(contract, clients, rnd):
 
 def test_a_full_round_is_recorded(ledger) -> None:
     contract, _, agg, clients = ledger
-    contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
+    _open_round0(contract, agg, clients)
     recs = contract.post_commitments(agg, round=0, signed=_signed(contract, clients, 0))
     assert [r.client for r in recs] == [c.address for c in clients]
     assert all(contract.verify_commitment(r) for r in recs)
@@ -74,7 +79,7 @@ def test_rounds_are_consecutive_and_chain_the_model(ledger) -> None:
 def test_aggregator_cannot_drop_a_commitment(ledger) -> None:
     """A client left out of the batch submits itself; finalizing without its outcome fails."""
     contract, _, agg, clients = ledger
-    contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
+    _open_round0(contract, agg, clients)
     signed = _signed(contract, clients, 0)
     contract.post_commitments(agg, round=0, signed=signed[:3])
     rec = contract.submit_commitment(
@@ -90,7 +95,7 @@ def test_aggregator_cannot_drop_a_commitment(ledger) -> None:
 
 def test_direct_submission_rules(ledger) -> None:
     contract, dep, agg, clients = ledger
-    contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
+    _open_round0(contract, agg, clients)
     contract.submit_commitment(clients[0], round=0, update_hash=b"\x05" * 32, num_samples=3)
     with pytest.raises(LedgerError, match="AlreadySubmitted"):
         contract.submit_commitment(clients[0], round=0, update_hash=b"\x06" * 32, num_samples=3)
@@ -102,12 +107,10 @@ def test_direct_submission_rules(ledger) -> None:
 
 def test_forged_signature_fails_the_onchain_check(ledger) -> None:
     contract, _, agg, clients = ledger
-    contract.open_round(agg, round=0, base_model_hash=H0, selected=[c.address for c in clients])
+    _open_round0(contract, agg, clients)
     signed = _signed(contract, clients, 0)
     # the aggregator claims client 0 committed what client 1 signed
-    forged = type(signed[1])(
-        commitment=signed[1].commitment, client=clients[0].address, r=signed[1].r, vs=signed[1].vs
-    )
+    forged = dataclasses.replace(signed[1], client=clients[0].address)
     (rec,) = contract.post_commitments(agg, round=0, signed=[forged])
     assert rec.client == clients[0].address
     assert contract.verify_commitment(rec) is False

@@ -172,7 +172,5 @@ def middle_of_sorted(sorted_block: np.ndarray) -> np.ndarray:
 
 
 def coordinate_shares(counts: torch.Tensor) -> torch.Tensor:
-    """Per-client coordinate counts -> float32 shares summing to 1."""
-    c = counts.to(torch.float64)
-    total = c.sum()
-    return (c / total if total > 0 else torch.full_like(c, 1.0 / c.numel())).to(torch.float32)
+    """Per-client coordinate counts -> float32 shares summing to 1 (uniform when all are 0)."""
+    return shares(counts).to(torch.float32)

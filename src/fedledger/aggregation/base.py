@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
+from fedledger.aggregation._common import shares
 from fedledger.errors import ConfigError
 from fedledger.registry import Registry
 
@@ -126,12 +127,8 @@ def rule_names() -> list[str]:
 
 
 def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
-    """(n,) non-negative weights -> shares summing to 1 (uniform when all are zero)."""
-    w = weights.to(torch.float64)
-    total = w.sum()
-    if total <= 0:
-        return torch.full_like(w, 1.0 / w.numel()).to(torch.float32)
-    return (w / total).to(torch.float32)
+    """(n,) non-negative weights -> float32 shares summing to 1 (uniform when all are zero)."""
+    return shares(weights).to(torch.float32)
 
 
 def _ensure_builtin_rules() -> None:

@@ -60,7 +60,7 @@ def cosine_filter(
     x, w = as_batch(updates, weights)
     score = correlation_scores(x)
     keep = score >= min_score
-    if not bool(keep.any()) or x.shape[0] < 2:
+    if not bool(keep.any()):  # also n = 1, whose score is 0
         keep = torch.ones_like(keep)
     coeffs = shares(w, keep)
     return AggregationResult(

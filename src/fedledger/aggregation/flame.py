@@ -49,9 +49,9 @@ def majority_cluster(updates: torch.Tensor, min_cluster_size: int | None = None)
     if n < 3:
         return torch.ones(n, dtype=torch.bool)
     mcs = min(n, max(2, n // 2 + 1 if min_cluster_size is None else min_cluster_size))
-    dist = (1.0 - cosine_similarity_matrix(updates)).clamp(0.0, 2.0).numpy()
-    dist = np.ascontiguousarray((dist + dist.T) / 2.0)
-    np.fill_diagonal(dist, 0.0)
+    # cosines lie in [-1, 1] with a diagonal of 1: distances in [0, 2], zero diagonal
+    dist = (1.0 - cosine_similarity_matrix(updates)).numpy()
+    dist = (dist + dist.T) / 2.0
     labels = HDBSCAN(
         min_cluster_size=mcs,
         min_samples=1,
@@ -82,10 +82,7 @@ def flame(
     admitted = majority_cluster(x, min_cluster_size)
     norms = row_norms(x)
     bound = float(torch.quantile(norms, 0.5))
-    if bool(admitted.any()):
-        coeffs = shares(w, admitted) * clip_factors(norms, bound)
-    else:
-        coeffs = torch.zeros_like(norms)
+    coeffs = shares(w, admitted) * clip_factors(norms, bound)  # zeros when nobody is admitted
     agg = combine(x, coeffs)
     if noise_lambda > 0 and bound > 0:
         agg = agg + gaussian_noise(x.shape[1], noise_lambda * bound, ctx.generator, rule=RULE)

@@ -18,14 +18,16 @@ from fedledger.errors import ConfigError
 RULE = "fltrust"
 
 
-def trust_scores(updates: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """(n, d), (d,) -> (n,) float64 ReLU(cos(g_i, g₀)); 0 for a zero update or reference."""
+def trust_scores(
+    updates: torch.Tensor, reference: torch.Tensor, *, norms: torch.Tensor, ref_norm: float
+) -> torch.Tensor:
+    """(n, d), (d,) -> (n,) float64 ReLU(cos(g_i, g₀)); 0 for a zero update or reference.
+    ``norms`` are ``row_norms(updates)``, ``ref_norm`` is ‖reference‖ (the caller needs them
+    too)."""
     ref = reference.to(torch.float32)
     dots = (updates @ ref).to(torch.float64)
     if not bool(torch.isfinite(dots).all()):
         dots = updates.to(torch.float64) @ ref.to(torch.float64)
-    norms = row_norms(updates)
-    ref_norm = float(row_norms(ref[None, :])[0])
     denom = norms * ref_norm
     cos = torch.where(denom > 0, dots / denom.clamp_min(1e-300), torch.zeros_like(dots))
     return cos.clamp(0.0, 1.0)
@@ -45,11 +47,11 @@ def fltrust(
         raise ValueError(
             f"ctx.reference must have shape ({x.shape[1]},), got {tuple(ctx.reference.shape)}"
         )
-    ts = trust_scores(x, ctx.reference)
+    norms = row_norms(x)
+    ref_norm = float(row_norms(ctx.reference.to(torch.float32)[None, :])[0])
+    ts = trust_scores(x, ctx.reference, norms=norms, ref_norm=ref_norm)
     total = ts.sum()
     share = ts / total if total > 0 else torch.zeros_like(ts)
-    ref_norm = float(row_norms(ctx.reference.to(torch.float32)[None, :])[0])
-    norms = row_norms(x)
     rescale = torch.where(norms > 0, ref_norm / norms.clamp_min(1e-300), torch.zeros_like(norms))
     return AggregationResult(
         aggregate=combine(x, share * rescale),

@@ -41,7 +41,6 @@ def _check(num_clients: int, params: Mapping[str, Any]) -> None:
 
 def foolsgold_weights(histories: torch.Tensor, *, confidence: float = 1.0) -> torch.Tensor:
     """(n, d) per-client update histories -> (n,) float64 learning rates α_i in [0, 1]."""
-    n = histories.shape[0]
     cs = cosine_similarity_matrix(histories)
     cs.fill_diagonal_(0.0)
     v = cs.max(dim=1).values
@@ -49,10 +48,7 @@ def foolsgold_weights(histories: torch.Tensor, *, confidence: float = 1.0) -> to
     pardon = (v[:, None] < v[None, :]) & (v[None, :] > 0)
     ratio = v[:, None] / v[None, :].clamp_min(1e-300)
     cs = torch.where(pardon, cs * ratio, cs)
-    if n > 1:
-        alpha = (1.0 - cs.max(dim=1).values).clamp(0.0, 1.0)
-    else:
-        alpha = torch.ones(1, dtype=torch.float64)
+    alpha = (1.0 - cs.max(dim=1).values).clamp(0.0, 1.0)
     top = float(alpha.max())
     if top <= 0:
         return torch.zeros_like(alpha)
@@ -88,7 +84,7 @@ def foolsgold(
         histories = past.to(torch.float32) + x
     alpha = foolsgold_weights(histories, confidence=confidence)
     kept = alpha > 0
-    coeffs = shares(w * alpha, kept) if bool(kept.any()) else torch.zeros_like(alpha)
+    coeffs = shares(w * alpha, kept)
     return AggregationResult(
         aggregate=combine(x, coeffs),
         weights=coeffs.to(torch.float32),

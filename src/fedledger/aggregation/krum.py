@@ -85,7 +85,7 @@ def _select(
     scores = krum_scores(sq_dist, f_)
     kept = torch.zeros(n, dtype=torch.bool)
     kept[lowest(scores, m_, sq_dist)] = True
-    coeffs = shares(w, kept) if m_ > 1 else kept.to(torch.float64)
+    coeffs = shares(w, kept)
     return AggregationResult(
         aggregate=combine(x, coeffs),
         weights=coeffs.to(torch.float32),

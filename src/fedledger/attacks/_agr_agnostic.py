@@ -17,9 +17,9 @@ import torch
 Perturbation = Literal["unit_vec", "std", "sign"]
 
 
-def direction(ref: torch.Tensor, kind: Perturbation) -> torch.Tensor:
-    """(b, d) float64 benign updates -> (d,) δ; the malicious update moves along −δ."""
-    mu = ref.mean(dim=0)
+def direction(ref: torch.Tensor, mu: torch.Tensor, kind: Perturbation) -> torch.Tensor:
+    """(b, d) float64 benign updates and their mean -> (d,) δ; the malicious update moves
+    along −δ."""
     if kind == "unit_vec":
         norm = torch.linalg.vector_norm(mu)
         return mu / norm if norm > 0 else mu
@@ -33,10 +33,12 @@ def _pairwise_sq(ref: torch.Tensor) -> torch.Tensor:
     return (sq[:, None] + sq[None, :] - 2.0 * ref @ ref.T).clamp_min(0.0)
 
 
-def max_gamma(ref: torch.Tensor, delta: torch.Tensor, objective: Literal["max", "sum"]) -> float:
+def max_gamma(
+    ref: torch.Tensor, mu: torch.Tensor, delta: torch.Tensor, objective: Literal["max", "sum"]
+) -> float:
     """Largest γ >= 0 with  max_i ‖p − x_i‖² <= max_ij ‖x_i − x_j‖²  ("max", Min-Max) or
-    Σ_i ‖p − x_i‖² <= max_i Σ_j ‖x_i − x_j‖²  ("sum", Min-Sum); γ = 0 is always feasible."""
-    mu = ref.mean(dim=0)
+    Σ_i ‖p − x_i‖² <= max_i Σ_j ‖x_i − x_j‖²  ("sum", Min-Sum); γ = 0 is always feasible
+    (μ = ``mu``, the mean of ``ref``)."""
     a = float(delta @ delta)
     if a == 0.0 or ref.shape[0] < 2:
         return 0.0
@@ -60,6 +62,7 @@ def agr_agnostic_update(
 ) -> torch.Tensor:
     """(b, d) benign updates -> (d,) float32 malicious update μ − γ*·δ."""
     ref64 = ref.to(torch.float64)
-    delta = direction(ref64, kind)
-    gamma = max_gamma(ref64, delta, objective)
-    return (ref64.mean(dim=0) - gamma * delta).to(torch.float32)
+    mu = ref64.mean(dim=0)
+    delta = direction(ref64, mu, kind)
+    gamma = max_gamma(ref64, mu, delta, objective)
+    return (mu - gamma * delta).to(torch.float32)

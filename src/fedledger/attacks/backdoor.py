@@ -20,10 +20,10 @@ from fedledger.attacks.base import (
     Attack,
     AttackContext,
     check_labels,
+    choose,
     participants,
     register_attack,
 )
-from fedledger.attacks.label_flip import choose
 
 
 def image_view(x: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:

@@ -140,6 +140,12 @@ def participants(malicious: torch.Tensor, benign: torch.Tensor, ctx: AttackConte
     return ctx.num_participants or (malicious.shape[0] + benign.shape[0])
 
 
+def choose(count: int, fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Indices of round(fraction · count) items out of ``count``, drawn without replacement."""
+    k = int(round(fraction * count))
+    return torch.randperm(count, generator=generator)[:k]
+
+
 def check_labels(num_classes: int, *labels: int | None) -> None:
     """Raise ConfigError when a configured label does not exist in the data set."""
     for label in labels:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from fedledger.attacks.base import Attack, register_attack
-from fedledger.attacks.label_flip import choose
+from fedledger.attacks.base import Attack, choose, register_attack
 
 
 @register_attack("feature_noise")

@@ -20,13 +20,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from fedledger.attacks.base import Attack, AttackContext, check_labels, register_attack
-
-
-def choose(count: int, fraction: float, generator: torch.Generator) -> torch.Tensor:
-    """Indices of round(fraction · count) items out of ``count``, drawn without replacement."""
-    k = int(round(fraction * count))
-    return torch.randperm(count, generator=generator)[:k]
+from fedledger.attacks.base import Attack, AttackContext, check_labels, choose, register_attack
 
 
 @register_attack("label_flip")

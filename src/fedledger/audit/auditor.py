@@ -25,7 +25,7 @@ from fedledger.engine.network import NetworkAnnotator, choose_clients
 from fedledger.engine.protocol import MODEL_KEY, model_blob
 from fedledger.engine.rulectx import ROOT_DATA_RULES, RuleContext
 from fedledger.engine.session import DEPLOYMENT_FILE, TX_FILE, Deployment
-from fedledger.engine.validation import load_update
+from fedledger.engine.validation import load_update, reason_code
 from fedledger.errors import AuditError, LedgerError, StoreError, UpdateRejected
 from fedledger.ledger.chain import Chain, TxLog
 from fedledger.ledger.contract import FedLedgerContract, RejectReason
@@ -174,13 +174,15 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 size=com.size,
                 trainers=chosen,
             )
-            if committees.get(rnd) != [dep.clients[m] for m in members]:
+            member_addresses = [dep.clients[m] for m in members]
+            if committees.get(rnd) != member_addresses:
                 problem(f"{where}: the committee differs from the seeded draw")
             round_votes = votes.get(rnd, [])
-            if sorted(v[0] for v in round_votes) != sorted(dep.clients[m] for m in members):
+            if sorted(v[0] for v in round_votes) != sorted(member_addresses):
                 problem(f"{where}: not every committee member voted exactly once")
             counts = tally([list(acc) for _, acc in round_votes]) or [0] * len(recs)
             accepted_by_committee = accepted(counts, committee_size=len(members))
+        selected = set(info["selected"])
         seen: set[str] = set()
         used: list[torch.Tensor] = []
         weights: list[float] = []
@@ -188,7 +190,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         for cr, outcome in zip(recs, outcomes, strict=True):
             report.commitments += 1
             who = f"{where}, client {registered.get(cr.client, cr.client)} ({cr.client})"
-            if cr.client not in registered or cr.client not in info["selected"]:
+            if cr.client not in registered or cr.client not in selected:
                 problem(f"{who}: committed without being a selected, registered client")
             if cr.client in seen:
                 problem(f"{who}: committed twice in the round")
@@ -210,7 +212,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
                 )
                 verdict = 0
             except UpdateRejected as exc:
-                verdict, detail = int(RejectReason[exc.reason]), str(exc)
+                verdict, detail = reason_code(exc), str(exc)
             if accepted_by_committee is not None:
                 ok = (
                     accepted_by_committee[cr.index]

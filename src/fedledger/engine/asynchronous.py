@@ -113,6 +113,5 @@ def run_async_experiment(
         "num_params": fed.dim,
         "ledger": {"enabled": False, "tx_count": 0, "gas_used": 0},
     }
-    (out / "model.safetensors").write_bytes(blob)
-    outputs.finish(summary)
+    outputs.finish(summary, model_blob=blob)
     return summary

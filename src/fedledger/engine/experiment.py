@@ -78,12 +78,12 @@ def run_experiment(
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
     # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
-    pending: list[tuple[dict[str, Any], dict[int, str], bool]] = []
+    pending: list[tuple[dict[str, Any], dict[int, str]]] = []
 
     def flush(*, all_rounds: bool) -> None:
         while pending and (all_rounds or session is None or session.backlog_full):
-            row, rejected, on_chain = pending.pop(0)
-            if on_chain and session is not None:
+            row, rejected = pending.pop(0)
+            if session is not None:
                 row["tx_count"], row["gas_used"] = session.wait()
             outputs.add_round(row, rejected)
 
@@ -118,7 +118,6 @@ def run_experiment(
                         clients=cr,
                         agg=ar,
                         model_blob=blob,
-                        global_model_hash=global_hash,
                     )
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
                 row: dict[str, Any] = {
@@ -144,7 +143,7 @@ def run_experiment(
                     row["detection_f1"] = precision_recall_f1(tp, fp, fn)[2]
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
                     row["attack_success_rate"] = asr if asr is not None else float("nan")
-                pending.append((row, ar.rejected, session is not None))
+                pending.append((row, ar.rejected))
                 flush(all_rounds=False)  # a bounded number of rounds in flight
                 bar.advance(rnd, acc=acc, loss=loss)
             flush(all_rounds=True)
@@ -181,8 +180,7 @@ def run_experiment(
         }
         summary["attack_success_rate"] = asr
         summary["detection_f1"] = f1
-    (out / "model.safetensors").write_bytes(blob)  # the final global model, as stored
-    outputs.finish(summary)
+    outputs.finish(summary, model_blob=blob)
     return summary
 
 
@@ -196,7 +194,6 @@ def submit_round(
     clients: ClientRound,
     agg: AggregatorRound,
     model_blob: bytes,
-    global_model_hash: str,
 ) -> None:
     """Hand the round to the ledger process: float32 vectors of the model's size as dense
     rows, any other update as its blob bytes (the client committed to what it sent)."""
@@ -224,7 +221,6 @@ def submit_round(
         outcomes=agg.outcomes,
         flagged=agg.flagged,
         model_blob=model_blob,
-        global_model_hash=bytes.fromhex(global_model_hash),
         committee=agg.committee,
         votes=agg.votes,
     )

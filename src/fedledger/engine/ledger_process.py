@@ -37,6 +37,7 @@ import torch
 
 from fedledger.config import ExperimentConfig
 from fedledger.errors import LedgerError
+from fedledger.ledger.store import BlobStore
 
 MAX_IN_FLIGHT = 8  # rounds the trainer may run ahead of the chain
 MAX_IN_FLIGHT_BYTES = 256 * 2**20  # ...and at most this many bytes of updates waiting
@@ -65,7 +66,6 @@ class RoundRecord:
     outcomes: list[int]
     flagged: list[int]
     model_blob: bytes
-    global_model_hash: bytes
     committee: list[int] = field(default_factory=list)
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment
     dense_file: str = ""  # set by LedgerProcess.submit
@@ -77,9 +77,10 @@ def _serve(conn: Connection, cfg: ExperimentConfig, run_dir: Path, initial_blob:
 
     torch.set_num_threads(1)
     try:
-        parties = Parties(cfg, run_dir=run_dir, initial_model_blob=initial_blob)
-        session = LedgerSession(cfg, run_dir=run_dir, initial_model_hash=parties.initial_model_hash)
-        parties.set_domain(chain_id=session.chain.chain_id, contract=session.contract.address)
+        store = BlobStore(run_dir / "store")
+        initial_hash = bytes.fromhex(store.put_bytes(initial_blob))
+        session = LedgerSession(cfg, run_dir=run_dir, initial_model_hash=initial_hash)
+        parties = Parties(clients=session.clients, store=store, domain=session.contract.domain)
     except Exception as exc:  # reported to the parent as text
         conn.send(("error", type(exc).__name__, str(exc)))
         return
@@ -95,23 +96,22 @@ def _serve(conn: Connection, cfg: ExperimentConfig, run_dir: Path, initial_blob:
             },
         )
     )
-    while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            parties.close()
-            session.close()
-            return
-        if msg[0] == "record":
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            if msg[0] != "record":  # "close"
+                break
             try:
                 conn.send(("ok", session.record_round(parties.commit(msg[1]))))
             except Exception as exc:  # reported to the parent as text
                 conn.send(("error", type(exc).__name__, str(exc)))
-        else:  # "close"
-            parties.close()
-            session.close()
-            conn.send(("ok", {"tx_count": session.tx_count, "gas_used": session.gas_used}))
-            return
+    finally:
+        store.close()
+        session.close()
+    conn.send(("ok", {"tx_count": session.tx_count, "gas_used": session.gas_used}))
 
 
 class LedgerProcess:

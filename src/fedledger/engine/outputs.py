@@ -109,12 +109,14 @@ class RunOutputs:
             self._rej_writer.writerow([row["round"], cid, reason])
         self._rejected.flush()
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: dict[str, Any], *, model_blob: bytes) -> None:
+        """Close the CSVs; write summary.json, the final global model and the plots."""
         self._metrics.close()
         self._rejected.close()
         (self.out / "summary.json").write_text(
             json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
+        (self.out / "model.safetensors").write_bytes(model_blob)
         self.plot()
 
     def plot(self) -> None:

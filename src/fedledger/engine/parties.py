@@ -6,55 +6,34 @@ turns each :class:`RoundRecord` into the :class:`RoundPlan` its LedgerSession re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from eth_account.signers.local import LocalAccount
 from safetensors.numpy import save as st_save_numpy
 
-from fedledger.config import ExperimentConfig
 from fedledger.engine.ledger_process import RoundRecord, read_dense
 from fedledger.engine.session import RoundPlan
 from fedledger.engine.validation import UPDATE_KEY
-from fedledger.errors import LedgerError
-from fedledger.ledger.keys import derive_account
 from fedledger.ledger.signing import (
     Commitment,
     SignedCommitment,
-    domain_separator,
     sign_commitment,
     sign_vote,
 )
-from fedledger.ledger.store import BlobStore, sha256_hex
+from fedledger.ledger.store import BlobStore
 
 
 class Parties:
     """The federation's keys and blob store, acting for each party in turn."""
 
-    def __init__(self, cfg: ExperimentConfig, *, run_dir: Path, initial_model_blob: bytes) -> None:
-        self.clients: list[LocalAccount] = [
-            derive_account(seed=cfg.seed, role="client", index=i)
-            for i in range(cfg.federation.num_clients)
-        ]
-        self.store = BlobStore(run_dir / "store")
-        self.initial_model_hash = bytes.fromhex(self.store.put_bytes(initial_model_blob))
-        self._domain: bytes | None = None
-
-    def set_domain(self, *, chain_id: int, contract: str) -> None:
-        """The EIP-712 domain every signature binds to (known once the contract is deployed)."""
-        self._domain = domain_separator(chain_id=chain_id, contract=contract)
-
-    @property
-    def domain(self) -> bytes:
-        if self._domain is None:
-            raise LedgerError("no EIP-712 domain yet: the contract is not deployed")
-        return self._domain
+    def __init__(self, *, clients: list[LocalAccount], store: BlobStore, domain: bytes) -> None:
+        """``domain``: the EIP-712 domain separator every signature binds to."""
+        self.clients = clients
+        self.store = store
+        self.domain = domain
 
     def commit(self, rec: RoundRecord) -> RoundPlan:
         """Store and sign every update of the round, sign the votes, store the global model."""
         dense = read_dense(rec)
         signed: dict[int, SignedCommitment] = {}
-        if sha256_hex(rec.model_blob) != rec.global_model_hash.hex():
-            raise LedgerError(f"round {rec.round}: the global model blob does not match its hash")
         with self.store.batch():
             for i, cid in enumerate(rec.order):
                 row = rec.dense_rows[i]
@@ -68,7 +47,7 @@ class Parties:
                     account=self.clients[cid],
                     domain=self.domain,
                 )
-            self.store.put_bytes(rec.model_blob)
+            global_model_hash = bytes.fromhex(self.store.put_bytes(rec.model_blob))
         return RoundPlan(
             round=rec.round,
             base_model_hash=rec.base_model_hash,
@@ -78,7 +57,7 @@ class Parties:
             order=rec.order,
             outcomes=rec.outcomes,
             flagged=rec.flagged,
-            global_model_hash=rec.global_model_hash,
+            global_model_hash=global_model_hash,
             committee=rec.committee,
             votes=[
                 sign_vote(

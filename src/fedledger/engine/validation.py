@@ -37,11 +37,13 @@ def load_update(store: BlobStore, update_hash: str, *, dim: int, num_samples: in
     """Fetch, verify and check one committed update."""
     if num_samples <= 0:
         raise UpdateRejected(RejectReason.BAD_SAMPLE_COUNT.name, f"{num_samples} samples")
-    if update_hash not in store:
-        raise UpdateRejected(RejectReason.BLOB_MISSING.name, f"no blob {update_hash} in the store")
     try:
         data = store.get_bytes(update_hash)
-    except StoreError as exc:
+    except StoreError as exc:  # one lookup on the good path; tell missing from altered after
+        if update_hash not in store:
+            raise UpdateRejected(
+                RejectReason.BLOB_MISSING.name, f"no blob {update_hash} in the store"
+            ) from exc
         raise UpdateRejected(RejectReason.HASH_MISMATCH.name, str(exc)) from exc
     return check_blob(data, dim=dim)
 

@@ -115,7 +115,7 @@ class Chain:
     ) -> Chain:
         """A fresh in-process py-evm chain whose genesis funds the given addresses."""
         genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
-        return cls(embedded_web3(genesis), embedded=True, genesis=genesis)
+        return cls.from_genesis(genesis)
 
     @classmethod
     def from_genesis(cls, genesis: dict[str, Any]) -> Chain:

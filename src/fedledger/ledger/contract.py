@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi import decode, encode
 from eth_account.signers.local import LocalAccount
@@ -29,13 +30,11 @@ GAS_POST = (120_000, 4_000)  # base, per commitment
 GAS_SUBMIT = 120_000
 GAS_FINALIZE = (120_000, 2_000, 35_000)  # base, per outcome (tally check), per flag
 GAS_COMMITTEE = (80_000, 25_000)  # base, per member
-GAS_VOTES = (
-    100_000,
-    40_000,
-    2_500,
-)  # base, per vote, per vote and commitment  # base, per outcome byte, per flagged client
+GAS_VOTES = (100_000, 40_000, 2_500)  # base, per vote, per vote and commitment
 MAX_BATCH = 2_000  # commitments per transaction
 PACKED_SIZE = 124
+
+T = TypeVar("T")
 
 
 class RejectReason(IntEnum):
@@ -69,9 +68,11 @@ def _revert_data(exc: Exception) -> bytes | str | None:
 
 def decode_custom_error(abi: list[dict[str, Any]], raw: object) -> str | None:
     """``0x<selector><args>`` -> ``Name(arg=value, ...)`` using the contract's custom errors."""
-    if not isinstance(raw, str | bytes) or len(HexBytes(raw)) < 4:
+    if not isinstance(raw, str | bytes):
         return None
     data = bytes(HexBytes(raw))
+    if len(data) < 4:
+        return None
     for item in abi:
         if item.get("type") != "error":
             continue
@@ -220,8 +221,7 @@ class FedLedgerContract:
                 {"from": to_checksum_address(sender), "to": self.address, "data": HexBytes(data)}
             )
         except Exception as exc:  # web3 wraps revert data differently per provider
-            abi = [dict(item) for item in self.contract.abi]
-            return decode_custom_error(abi, _revert_data(exc)) or str(exc)
+            return decode_custom_error(load_artifact()["abi"], _revert_data(exc)) or str(exc)
         return None
 
     # ---------------------------------------------------------------- transactions
@@ -378,15 +378,25 @@ class FedLedgerContract:
             )
         return dict(logs[0]["args"])
 
+    def _per_round(self, event: str, value: Callable[[Any], T]) -> dict[int, T]:
+        """``value(args)`` of each round's ``event`` (the last one, if a round has several)."""
+        return {int(e["args"]["round"]): value(e["args"]) for e in self._logs(event)}
+
+    def _grouped(self, event: str, value: Callable[[Any], T]) -> dict[int, list[T]]:
+        """``value(args)`` of every ``event``, grouped by round in recorded order."""
+        out: dict[int, list[T]] = {}
+        for e in self._logs(event):
+            out.setdefault(int(e["args"]["round"]), []).append(value(e["args"]))
+        return out
+
     def rounds_opened(self) -> dict[int, dict[str, Any]]:
-        out = {}
-        for e in self._logs("RoundOpened"):
-            a = e["args"]
-            out[int(a["round"])] = {
+        return self._per_round(
+            "RoundOpened",
+            lambda a: {
                 "base_model_hash": bytes(a["baseModelHash"]),
                 "selected": unpack_addresses(bytes(a["selected"])),
-            }
-        return out
+            },
+        )
 
     def commitments(self) -> dict[int, list[CommitmentRecord]]:
         """Every recorded commitment of every round, ordered by index."""
@@ -405,34 +415,22 @@ class FedLedgerContract:
         return out
 
     def committees(self) -> dict[int, list[str]]:
-        return {
-            int(e["args"]["round"]): unpack_addresses(bytes(e["args"]["members"]))
-            for e in self._logs("CommitteeSelected")
-        }
+        return self._per_round("CommitteeSelected", lambda a: unpack_addresses(bytes(a["members"])))
 
     def votes(self) -> dict[int, list[tuple[str, bytes]]]:
         """(member, accept bytes) per round, in recorded order."""
-        out: dict[int, list[tuple[str, bytes]]] = {}
-        for e in self._logs("VoteRecorded"):
-            a = e["args"]
-            out.setdefault(int(a["round"]), []).append(
-                (to_checksum_address(a["member"]), bytes(a["accept"]))
-            )
-        return out
+        return self._grouped(
+            "VoteRecorded", lambda a: (to_checksum_address(a["member"]), bytes(a["accept"]))
+        )
 
     def flags(self) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for e in self._logs("ClientFlagged"):
-            a = e["args"]
-            out.setdefault(int(a["round"]), []).append(to_checksum_address(a["client"]))
-        return out
+        return self._grouped("ClientFlagged", lambda a: to_checksum_address(a["client"]))
 
     def rounds_finalized(self) -> dict[int, dict[str, Any]]:
-        out = {}
-        for e in self._logs("RoundFinalized"):
-            a = e["args"]
-            out[int(a["round"])] = {
+        return self._per_round(
+            "RoundFinalized",
+            lambda a: {
                 "global_model_hash": bytes(a["globalModelHash"]),
                 "outcomes": list(bytes(a["outcomes"])),
-            }
-        return out
+            },
+        )

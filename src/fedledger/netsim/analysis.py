@@ -32,10 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fedledger.netsim.channel import link_delay, link_rate, shannon_rate, transfer_time
+from fedledger.netsim.channel import link_delay, link_rate
 from fedledger.netsim.config import NetworkConfig
 from fedledger.netsim.consensus.pow import fork_probability
-from fedledger.netsim.devices import DevicePopulation, train_time
+from fedledger.netsim.devices import DevicePopulation, download_time, train_time, upload_time
+from fedledger.netsim.rounds import block_sizes
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,7 @@ def blockfl_terms(
     """
     sub = pop.subset(participants)
     k = len(participants)
-    up = cfg.uplink
-    t_up, _ = transfer_time(
-        update_bytes,
-        shannon_rate(sub.up_bandwidth_hz, sub.up_snr),
-        frame_bytes=up.frame_bytes,
-        frame_error_rate=up.frame_error_rate,
-        max_retransmissions=up.max_retransmissions,
-    )
+    t_up, _ = upload_time(sub, cfg.uplink, update_bytes, None)
     done = (
         train_time(sub.flops, flops_per_sample, np.broadcast_to(np.asarray(samples), (k,)), epochs)
         + t_up
@@ -90,21 +84,12 @@ def blockfl_terms(
     m = cfg.num_miners
     exchange = k * update_bytes * 8.0 * (m - 1) / m / link_rate(cfg.miner_link)
     t_cross = exchange + k * cfg.verify_flops_per_update / cfg.miner_flops
-    per = [
-        min(cfg.block_size, k - q * cfg.block_size) for q in range(max(1, -(-k // cfg.block_size)))
-    ]
+    per = block_sizes(np.array([k], dtype=np.int64), cfg.block_size)[0].tolist()
     t_bp = tuple(
         float(link_delay(cfg.miner_link, cfg.header_bytes + n * update_bytes)) for n in per
     )
     total = len(per) * cfg.header_bytes + k * update_bytes
-    dn = cfg.downlink
-    t_down, _ = transfer_time(
-        total,
-        shannon_rate(dn.bandwidth_hz, sub.down_snr),
-        frame_bytes=dn.frame_bytes,
-        frame_error_rate=dn.frame_error_rate,
-        max_retransmissions=10**6,
-    )
+    t_down = download_time(sub, cfg.downlink, total, None)
     return BlockFLTerms(
         t_local=float(done[crit] - t_up[crit]),
         t_up=float(t_up[crit]),

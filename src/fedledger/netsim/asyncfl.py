@@ -69,6 +69,7 @@ def async_schedule(
             heapq.heappush(heap, (now + t, seq, d, base, good))
             seq += 1
 
+    everyone = np.arange(num_devices)
     busy = set(rng.choice(num_devices, size=concurrency, replace=False).tolist())
     start(np.array(sorted(busy), dtype=np.int64), 0.0)
     events: list[AsyncEvent] = []
@@ -90,9 +91,7 @@ def async_schedule(
                 ready = t + (commit_s(rng) if commit_s else 0.0)
                 committed_at.append(max(committed_at[-1], ready))
             events.append(AsyncEvent(t, dev, base, stale, flush, version))
-        idle = np.setdiff1d(
-            np.arange(num_devices), np.fromiter(busy, dtype=np.int64, count=len(busy))
-        )
+        idle = np.setdiff1d(everyone, np.fromiter(busy, dtype=np.int64, count=len(busy)))
         nxt = int(rng.choice(idle))
         busy.add(nxt)
         start(np.array([nxt], dtype=np.int64), t)

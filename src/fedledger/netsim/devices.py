@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fedledger.netsim.channel import (
+    db_to_linear,
     fading_power,
     mean_snr,
     shannon_rate,
@@ -80,7 +81,7 @@ def build_population(
         d = rng.uniform(t.distance_m[0], t.distance_m[1], c)
         bw = np.full(c, t.bandwidth_hz or up.bandwidth_hz)
         if t.snr_db is not None:
-            usnr = np.full(c, 10.0 ** (t.snr_db / 10.0))
+            usnr = np.full(c, db_to_linear(t.snr_db))
         else:
             usnr = mean_snr(up, d, tx_power_dbm=t.tx_power_dbm, bandwidth_hz=bw)
         cols["flops"].append(np.full(c, t.flops))
@@ -112,14 +113,24 @@ def train_time(
     return np.asarray(work / np.asarray(flops, dtype=np.float64), dtype=np.float64)
 
 
-def _rates(
+def _transfer(
     bw: FloatArray,
     snr: FloatArray,
     ch: ChannelConfig,
+    num_bytes: ArrayLike,
     rng: np.random.Generator | None,
     shape: tuple[int, ...],
-) -> FloatArray:
-    return shannon_rate(bw, snr * fading_power(rng, shape, ch.fading))
+    max_retransmissions: int,
+) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """Faded Shannon rate per cell of ``shape``, then the framed transfer over it."""
+    return transfer_time(
+        num_bytes,
+        shannon_rate(bw, snr * fading_power(rng, shape, ch.fading)),
+        frame_bytes=ch.frame_bytes,
+        frame_error_rate=ch.frame_error_rate,
+        max_retransmissions=max_retransmissions,
+        rng=rng,
+    )
 
 
 def upload_time(
@@ -134,14 +145,8 @@ def upload_time(
     ``shape`` may add leading dimensions (e.g. (rounds, n)) for vectorised repetitions.
     """
     shape = shape or (len(pop),)
-    rate = _rates(pop.up_bandwidth_hz, pop.up_snr, ch, rng, shape)
-    return transfer_time(
-        num_bytes,
-        rate,
-        frame_bytes=ch.frame_bytes,
-        frame_error_rate=ch.frame_error_rate,
-        max_retransmissions=ch.max_retransmissions,
-        rng=rng,
+    return _transfer(
+        pop.up_bandwidth_hz, pop.up_snr, ch, num_bytes, rng, shape, ch.max_retransmissions
     )
 
 
@@ -154,15 +159,8 @@ def download_time(
 ) -> FloatArray:
     """Download time per device (failed frames are simply resent: the base station retries)."""
     shape = shape or (len(pop),)
-    rate = _rates(np.full(len(pop), ch.bandwidth_hz), pop.down_snr, ch, rng, shape)
-    t, _ = transfer_time(
-        num_bytes,
-        rate,
-        frame_bytes=ch.frame_bytes,
-        frame_error_rate=ch.frame_error_rate,
-        max_retransmissions=10**6,
-        rng=rng,
-    )
+    bw = np.full(len(pop), ch.bandwidth_hz)
+    t, _ = _transfer(bw, pop.down_snr, ch, num_bytes, rng, shape, 10**6)
     return t
 
 

@@ -19,7 +19,7 @@ import simpy
 
 from fedledger.netsim.channel import link_delay
 from fedledger.netsim.config import LinkConfig, NetworkConfig
-from fedledger.netsim.devices import DevicePopulation, upload_time
+from fedledger.netsim.devices import DevicePopulation, expected_round_trip
 
 
 @dataclass(frozen=True)
@@ -135,34 +135,27 @@ def compare_layered(
 ) -> list[LayeredResult]:
     """Round latency and update throughput of a flat chain (regions=1 means flat) vs layered."""
     h = cfg.hierarchy
-    up, _ = upload_time(pop, cfg.uplink, cfg.update_bytes, None)
-    t_up = up + cfg.flops_per_sample * cfg.samples_per_device * cfg.local_epochs / pop.flops
+    ready = expected_round_trip(
+        pop, cfg, cfg.update_bytes, cfg.flops_per_sample, cfg.samples_per_device, cfg.local_epochs
+    )
     main = ChainParams(
         cfg.block_rate, cfg.block_size, cfg.header_bytes, cfg.miner_link, cfg.num_miners
     )
+    regional = ChainParams(
+        h.regional_block_rate, cfg.block_size, cfg.header_bytes, h.regional_link, cfg.num_miners
+    )
     out = []
     for r in regions:
-        regional = (
-            ChainParams(
-                h.regional_block_rate,
-                cfg.block_size,
-                cfg.header_bytes,
-                h.regional_link,
-                cfg.num_miners,
-            )
-            if r > 1
-            else None
-        )
         region_of = np.arange(len(pop)) % r
         lat, forks, main_tx = [], [], 0
         for _ in range(rounds):
             t, main_tx, fr = _round(
-                t_up,
+                ready,
                 region_of,
                 r,
                 float(cfg.update_bytes),
                 main,
-                regional,
+                regional if r > 1 else None,
                 float(h.anchor_bytes),
                 rng,
             )

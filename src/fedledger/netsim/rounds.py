@@ -127,9 +127,10 @@ def simulate_rounds(
         if deadline_s is not None:
             ok &= done <= deadline_s
         completion[active] = np.where(ok, done, np.inf)
-        latest = np.max(np.where(ok, done, -np.inf), axis=1, initial=-np.inf)
+        done_ok = np.where(ok, done, -np.inf)
+        latest = np.max(done_ok, axis=1, initial=-np.inf)
         any_ok = np.isfinite(latest)
-        crit = np.argmax(np.where(ok, done, -np.inf), axis=1)
+        crit = np.argmax(done_ok, axis=1)
         train_c = np.where(any_ok, t_train[crit], 0.0)
         up_c = np.where(any_ok, t_up[np.arange(a), crit], 0.0)
         phase = np.where(any_ok, latest, 0.0)

@@ -21,7 +21,7 @@ from fedledger.netsim.analysis import blockfl_latency, blockfl_terms
 from fedledger.netsim.config import SECTION, NetworkConfig, load_network_config
 from fedledger.netsim.consensus import CONSENSUS
 from fedledger.netsim.devices import build_population, expected_round_trip
-from fedledger.netsim.rounds import participants_for, round_means, simulate_rounds
+from fedledger.netsim.rounds import COLUMNS, participants_for, round_means, simulate_rounds
 from fedledger.netsim.scheduling import check_deadline
 
 Value = int | float | str | bool
@@ -43,13 +43,7 @@ CSV_COLUMNS = (
     "tps_capacity",
     "mean_queue_len",
     "max_queue_len",
-    "net_train_s",
-    "net_upload_s",
-    "net_wait_s",
-    "net_verify_s",
-    "net_block_s",
-    "net_propagation_s",
-    "net_download_s",
+    *COLUMNS,
     "net_round_s",
     "consensus",
     "num_miners",
@@ -146,17 +140,16 @@ def run_point(cfg: NetworkConfig, seed: int) -> dict[str, Any]:
         deadline_s=cfg.deadline_s,
     )
     means = round_means(batch)
-    analytic = math.nan
     if cfg.consensus == "pow":
         terms = blockfl_terms(
             cfg, pop, who, update_bytes=u, flops_per_sample=f, samples=n, epochs=e
         )
         analytic = blockfl_latency(cfg.block_rate, terms)
-    if cfg.consensus == "pow":
         capacity = cfg.block_rate * cfg.block_size
     else:
+        analytic = math.nan
         capacity = cfg.block_size / chain.mean_block_interval_s
-    row: dict[str, Any] = {
+    return {
         "block_rate": cfg.block_rate,
         "block_size": cfg.block_size,
         "block_bytes": cfg.block_bytes,
@@ -177,7 +170,6 @@ def run_point(cfg: NetworkConfig, seed: int) -> dict[str, Any]:
         "num_miners": cfg.num_miners,
         "seed": seed,
     }
-    return row
 
 
 def run_sweep(

@@ -7,12 +7,14 @@ of a proof-of-authority chain (one block every 1/block_rate s).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from fedledger.netsim.channel import link_delay
 from fedledger.netsim.config import NetworkConfig
-from fedledger.netsim.consensus.base import CONSENSUS, BlockPhase, ChainStats, FloatArray
-from fedledger.netsim.consensus.pos import simulate_slot_chain, slot_fork_probability
+from fedledger.netsim.consensus.base import CONSENSUS, BlockPhase, FloatArray
+from fedledger.netsim.consensus.pos import PosModel
 
 
 def committee_latency(
@@ -32,8 +34,15 @@ def committee_latency(
     return np.asarray(np.partition(arrive, quorum - 1, axis=1)[:, quorum - 1], dtype=np.float64)
 
 
-class CommitteeModel:
-    """Majority vote of a committee, sealed in a proof-of-authority slot (forks if T_bp > slot)."""
+class CommitteeModel(PosModel):
+    """Majority vote of a committee, sealed in a proof-of-authority slot (forks if T_bp > slot).
+
+    The chain and its forks are PoS's slot chain with the committee members as equal proposers.
+    """
+
+    def proposer_shares(self, cfg: NetworkConfig) -> Sequence[float]:
+        size = min(cfg.committee.size, cfg.num_miners)
+        return [1.0 / size] * size
 
     def block_phase(
         self, cfg: NetworkConfig, block_bytes: FloatArray, rng: np.random.Generator
@@ -45,22 +54,6 @@ class CommitteeModel:
         )
         prop = np.full(block_bytes.shape[0], float(seal))
         return BlockPhase(vote + slot, prop, np.zeros(block_bytes.shape[0], dtype=bool))
-
-    def simulate_chain(self, cfg: NetworkConfig, rng: np.random.Generator) -> ChainStats:
-        size = min(cfg.committee.size, cfg.num_miners)
-        return simulate_slot_chain(
-            1.0 / cfg.block_rate,
-            [1.0 / size] * size,
-            num_blocks=cfg.blocks,
-            block_size=cfg.block_size,
-            block_bytes_delay_s=float(link_delay(cfg.miner_link, cfg.block_bytes)),
-            tx_rate=cfg.tx_rate,
-            rng=rng,
-        )
-
-    def fork_probability(self, cfg: NetworkConfig, propagation_s: float) -> float:
-        size = min(cfg.committee.size, cfg.num_miners)
-        return slot_fork_probability(1.0 / cfg.block_rate, [1.0 / size] * size, propagation_s)
 
 
 CONSENSUS.register("committee")(CommitteeModel())

@@ -82,14 +82,16 @@ def pbft_latency(
     if crashed:
         silent[n - crashed :] = True
     live = ~silent
+    prep_silent = silent.copy()
+    prep_silent[0] = True  # the primary sends no prepare
     msg_s = message_bytes * 8.0 / rate_bps
+    k = np.arange(n, dtype=np.float64)
     got_block = np.empty(rounds)
     final = np.empty(rounds)
     chunk = max(1, 2_000_000 // (n * n))
     for lo in range(0, rounds, chunk):
         b = block_bytes[lo : lo + chunk]
         r = b.shape[0]
-        k = np.arange(n, dtype=np.float64)
         pp = k[None, :] * (b[:, None] * 8.0 / rate_bps) + latency_s * (k[None, :] > 0)
         if jitter_s > 0:
             pp[:, 1:] += rng.exponential(jitter_s, (r, n - 1))
@@ -98,8 +100,6 @@ def pbft_latency(
             got_block[lo : lo + r] = pp[:, 0]
             final[lo : lo + r] = ready[:, 0]
             continue
-        prep_silent = silent.copy()
-        prep_silent[0] = True  # the primary sends no prepare
         prep = _broadcast(ready, msg_s, latency_s, jitter_s, prep_silent, rng)
         prepared = ready if f == 0 else np.maximum(ready, _kth(np.swapaxes(prep, 1, 2), 2 * f))
         com = _broadcast(prepared, msg_s, latency_s, jitter_s, silent, rng)

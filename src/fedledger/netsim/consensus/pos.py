@@ -59,6 +59,10 @@ def simulate_slot_chain(
 class PosModel:
     """Stake-weighted proposer per slot; the round waits for the next slot boundary."""
 
+    def proposer_shares(self, cfg: NetworkConfig) -> Sequence[float]:
+        """Probability of each proposer to seal a slot: the miners' stakes."""
+        return cfg.shares
+
     def block_phase(
         self, cfg: NetworkConfig, block_bytes: FloatArray, rng: np.random.Generator
     ) -> BlockPhase:
@@ -66,14 +70,14 @@ class PosModel:
         n = block_bytes.shape[0]
         prop = link_delay(cfg.miner_link, block_bytes)
         wait = np.asarray(rng.uniform(0.0, slot, n), dtype=np.float64)
-        s = np.asarray(cfg.shares)
+        s = np.asarray(self.proposer_shares(cfg))
         same = np.asarray(rng.choice(s.size, n, p=s) == rng.choice(s.size, n, p=s), dtype=bool)
         return BlockPhase(wait, prop, np.asarray((prop > slot) & ~same, dtype=bool))
 
     def simulate_chain(self, cfg: NetworkConfig, rng: np.random.Generator) -> ChainStats:
         return simulate_slot_chain(
             1.0 / cfg.block_rate,
-            cfg.shares,
+            self.proposer_shares(cfg),
             num_blocks=cfg.blocks,
             block_size=cfg.block_size,
             block_bytes_delay_s=float(link_delay(cfg.miner_link, cfg.block_bytes)),
@@ -82,7 +86,7 @@ class PosModel:
         )
 
     def fork_probability(self, cfg: NetworkConfig, propagation_s: float) -> float:
-        return slot_fork_probability(1.0 / cfg.block_rate, cfg.shares, propagation_s)
+        return slot_fork_probability(1.0 / cfg.block_rate, self.proposer_shares(cfg), propagation_s)
 
 
 CONSENSUS.register("pos")(PosModel())
