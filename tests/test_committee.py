@@ -9,7 +9,7 @@ from helpers import tiny_config
 
 from fedledger.audit import audit_run
 from fedledger.engine import Hooks, run_experiment
-from fedledger.engine.committee import accepted, honest_votes, select_committee, tally
+from fedledger.protocol.committee import accepted, honest_votes, select_committee, tally
 
 
 def test_votes_and_majority_rule() -> None:

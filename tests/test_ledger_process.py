@@ -14,10 +14,10 @@ from fedledger.audit import audit_run
 from fedledger.engine import ledger_process, run_experiment
 from fedledger.engine.ledger_process import RoundRecord, read_dense
 from fedledger.engine.parties import Parties
-from fedledger.engine.protocol import model_blob, update_blob
 from fedledger.ledger.keys import derive_account
 from fedledger.ledger.signing import domain_separator, recover_signer
 from fedledger.ledger.store import BlobStore, sha256_hex
+from fedledger.protocol.blobs import model_blob, update_blob
 
 CONTRACT = "0x" + "11" * 20
 

@@ -47,8 +47,8 @@ def test_deadline_aware_picks_only_devices_that_make_the_deadline(tmp_path: Path
     cfg = tiny_config(
         federation={"num_clients": 8, "clients_per_round": 3, "rounds": 2}, network=NETWORK
     )
-    from fedledger.engine.federation import build_federation
-    from fedledger.engine.network import NetworkAnnotator
+    from fedledger.federation import build_federation
+    from fedledger.protocol.network import NetworkAnnotator
 
     net = NetworkAnnotator(cfg, build_federation(cfg))
     cands = net.net.candidates(

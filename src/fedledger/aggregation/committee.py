@@ -1,5 +1,5 @@
 """``committee``: the committee vote filter (done by the engine before any rule, see
-fedledger.engine.committee), then the sample-weighted mean of the accepted updates."""
+fedledger.protocol.committee), then the sample-weighted mean of the accepted updates."""
 
 from __future__ import annotations
 

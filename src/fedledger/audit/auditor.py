@@ -19,18 +19,19 @@ import torch
 
 from fedledger.aggregation import create_rule
 from fedledger.config import load_config
-from fedledger.engine.committee import accepted, select_committee, tally
-from fedledger.engine.federation import build_federation
-from fedledger.engine.network import NetworkAnnotator, choose_clients
-from fedledger.engine.protocol import MODEL_KEY, model_blob
-from fedledger.engine.rulectx import ROOT_DATA_RULES, RuleContext
-from fedledger.engine.session import DEPLOYMENT_FILE, TX_FILE, Deployment
-from fedledger.engine.validation import load_update, reason_code
 from fedledger.errors import AuditError, LedgerError, StoreError, UpdateRejected
+from fedledger.federation import build_federation
 from fedledger.ledger.chain import Chain, TxLog
-from fedledger.ledger.contract import FedLedgerContract, RejectReason
+from fedledger.ledger.contract import FedLedgerContract
+from fedledger.ledger.session import DEPLOYMENT_FILE, TX_FILE, Deployment
 from fedledger.ledger.signing import Commitment, recover_signer
 from fedledger.ledger.store import BlobStore, sha256_hex
+from fedledger.protocol.blobs import MODEL_KEY, model_blob
+from fedledger.protocol.committee import accepted, select_committee, tally
+from fedledger.protocol.network import NetworkAnnotator, choose_clients
+from fedledger.protocol.outcomes import RejectReason
+from fedledger.protocol.rulectx import ROOT_DATA_RULES, RuleContext
+from fedledger.protocol.validation import load_update, reason_code
 
 MAX_PROBLEMS = 20
 

@@ -16,15 +16,17 @@ from typing import Any
 import torch
 
 from fedledger.client import evaluate
+from fedledger.client.local import local_update
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
-from fedledger.engine.federation import build_federation
-from fedledger.engine.network import NetworkAnnotator
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import client_generator, local_update, model_blob
 from fedledger.errors import ConfigError
+from fedledger.federation import build_federation
 from fedledger.ledger.store import sha256_hex
 from fedledger.netsim import fedasync_mixing, fedbuff_weights
+from fedledger.protocol.blobs import model_blob
+from fedledger.protocol.network import NetworkAnnotator
+from fedledger.protocol.seeds import client_generator
 
 
 def run_async_experiment(

@@ -22,11 +22,8 @@ from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
-from fedledger.engine.federation import Federation, build_federation
 from fedledger.engine.ledger_process import LedgerProcess, RoundRecord
-from fedledger.engine.network import NetworkAnnotator, choose_clients
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.protocol import model_blob, update_blob
 from fedledger.engine.rounds import (
     AggregatorRound,
     ClientRound,
@@ -34,7 +31,10 @@ from fedledger.engine.rounds import (
     aggregator_round,
     clients_round,
 )
+from fedledger.federation import Federation, build_federation
 from fedledger.ledger.store import sha256_hex
+from fedledger.protocol.blobs import model_blob, update_blob
+from fedledger.protocol.network import NetworkAnnotator, choose_clients
 
 log = logging.getLogger("fedledger")
 

@@ -73,7 +73,7 @@ class RoundRecord:
 
 def _serve(conn: Connection, cfg: ExperimentConfig, run_dir: Path, initial_blob: bytes) -> None:
     from fedledger.engine.parties import Parties
-    from fedledger.engine.session import LedgerSession
+    from fedledger.ledger.session import LedgerSession
 
     torch.set_num_threads(1)
     try:

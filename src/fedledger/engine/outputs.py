@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fedledger.config import ExperimentConfig
-from fedledger.netsim.rounds import COLUMNS as NET_COLUMNS
+from fedledger.protocol.network import NETWORK_COLUMNS
 
 METRIC_COLUMNS = [
     "round",
@@ -34,7 +34,6 @@ METRIC_COLUMNS = [
 ]
 
 ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]
-NETWORK_COLUMNS = [*NET_COLUMNS, "net_round_s", "net_delivered", "simulated_time_s"]
 
 
 class _Bar:

@@ -10,8 +10,7 @@ from eth_account.signers.local import LocalAccount
 from safetensors.numpy import save as st_save_numpy
 
 from fedledger.engine.ledger_process import RoundRecord, read_dense
-from fedledger.engine.session import RoundPlan
-from fedledger.engine.validation import UPDATE_KEY
+from fedledger.ledger.session import RoundPlan
 from fedledger.ledger.signing import (
     Commitment,
     SignedCommitment,
@@ -19,6 +18,7 @@ from fedledger.ledger.signing import (
     sign_vote,
 )
 from fedledger.ledger.store import BlobStore
+from fedledger.protocol.blobs import UPDATE_KEY
 
 
 class Parties:

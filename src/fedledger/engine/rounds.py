@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fedledger.engine.committee import (
+from fedledger.client.local import local_update
+from fedledger.errors import UpdateRejected
+from fedledger.federation import Federation
+from fedledger.protocol.committee import (
     accepted,
     candidate_losses,
     honest_votes,
     select_committee,
     tally,
 )
-from fedledger.engine.federation import Federation
-from fedledger.engine.protocol import client_generator, local_update
-from fedledger.engine.validation import check_blob, check_update, reason_code
-from fedledger.errors import UpdateRejected
-from fedledger.ledger.contract import RejectReason
+from fedledger.protocol.outcomes import RejectReason
+from fedledger.protocol.seeds import client_generator
+from fedledger.protocol.validation import check_blob, check_update, reason_code
 
 log = logging.getLogger("fedledger")
 

@@ -1,7 +1,7 @@
 """The only layer that speaks web3: chain connection, the FedLedger contract, the blob store."""
 
 from fedledger.ledger.chain import Chain, TxLog, TxRecord
-from fedledger.ledger.contract import FedLedgerContract, RejectReason, load_artifact
+from fedledger.ledger.contract import FedLedgerContract, load_artifact
 from fedledger.ledger.keys import derive_account
 from fedledger.ledger.signing import Commitment, SignedCommitment, recover_signer, sign_commitment
 from fedledger.ledger.store import BlobStore, sha256_hex
@@ -11,7 +11,6 @@ __all__ = [
     "Chain",
     "Commitment",
     "FedLedgerContract",
-    "RejectReason",
     "SignedCommitment",
     "TxLog",
     "TxRecord",

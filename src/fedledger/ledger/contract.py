@@ -6,7 +6,6 @@ import ast
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -35,19 +34,6 @@ MAX_BATCH = 2_000  # commitments per transaction
 PACKED_SIZE = 124
 
 T = TypeVar("T")
-
-
-class RejectReason(IntEnum):
-    """Why the aggregator refused a committed update (recorded on-chain as uint8)."""
-
-    BLOB_MISSING = 1
-    HASH_MISMATCH = 2
-    MALFORMED = 3
-    WRONG_SHAPE = 4
-    WRONG_DTYPE = 5
-    NON_FINITE = 6
-    BAD_SAMPLE_COUNT = 7
-    COMMITTEE_REJECTED = 8
 
 
 def _revert_data(exc: Exception) -> bytes | str | None:
@@ -289,7 +275,7 @@ class FedLedgerContract:
         outcomes: list[int],
         flagged: list[str],
     ) -> None:
-        """``outcomes[i]`` is 0 when commitment i was used, else a :class:`RejectReason`."""
+        """``outcomes[i]`` is 0 when commitment i was used, else a rejection reason code (fedledger.protocol.outcomes)."""
         fn = self.contract.functions.finalizeRound(
             round, global_model_hash, bytes(outcomes), flagged
         )

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 
 from fedledger.config import ExperimentConfig
-from fedledger.engine.federation import Federation
-from fedledger.engine.outputs import NETWORK_COLUMNS
-from fedledger.engine.protocol import eligible_clients, select_clients
+from fedledger.federation import Federation
 from fedledger.models import count_flops
 from fedledger.netsim import NetworkModel
+from fedledger.netsim.rounds import COLUMNS as NET_COLUMNS
+from fedledger.protocol.selection import eligible_clients, select_clients
+
+NETWORK_COLUMNS = [*NET_COLUMNS, "net_round_s", "net_delivered", "simulated_time_s"]
 
 
 class NetworkAnnotator:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import torch
 
 from fedledger.errors import StoreError, UpdateRejected
-from fedledger.ledger.contract import RejectReason
 from fedledger.ledger.store import BlobStore, decode_tensors
-
-UPDATE_KEY = "delta"
+from fedledger.protocol.blobs import UPDATE_KEY
+from fedledger.protocol.outcomes import RejectReason
 
 
 def check_update(delta: object, *, dim: int) -> torch.Tensor:

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from fedledger.aggregation import AggregationRule, create_rule
+from fedledger.attacks.adversary import Adversary
 from fedledger.config import ExperimentConfig
 from fedledger.data import Dataset, load_dataset, partition
-from fedledger.engine.adversary import Adversary
-from fedledger.engine.rulectx import RuleContext
 from fedledger.models import create_model, get_flat_params
+from fedledger.protocol.rulectx import RuleContext
 
 
 @dataclass

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 
 from fedledger.aggregation import AggregationContext, AggregationResult
+from fedledger.client.local import local_update
 from fedledger.config import ExperimentConfig
-from fedledger.engine.protocol import aggregation_generator, client_generator, local_update
+from fedledger.protocol.seeds import aggregation_generator, client_generator
 
 ROOT_DATA_RULES = {"fltrust"}
 ROOT_CLIENT = -3  # the server's generator stream for its root-data training

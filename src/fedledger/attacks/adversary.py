@@ -18,8 +18,8 @@ from fedledger.attacks import (
 )
 from fedledger.attacks.base import Attack
 from fedledger.attacks.label_flip import LabelFlip
-from fedledger.engine.protocol import client_generator, derived_seed
 from fedledger.models import set_flat_params
+from fedledger.protocol.seeds import client_generator, derived_seed
 
 
 class Adversary:
