@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Compile contracts/*.sol with the pinned solc-js into src/fedledger/ledger/artifacts/<Name>.json
 // (ABI + bytecode + the SHA-256 of the sources and settings, used by the staleness test).
-// Usage: node scripts/compile.js [OUT_DIR]
+// Usage: node scripts/compile.js [OUT_DIR [EXTRA_SRC_DIR]]
+// EXTRA_SRC_DIR adds contracts that import "contracts/..." (benchmark variants); they are not
+// part of the fingerprint.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -14,12 +16,24 @@ const outDir = path.resolve(process.argv[2] || path.join(root, "src/fedledger/le
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: "cancun",
-  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  outputSelection: {
+    "*": {
+      "*": [
+        "abi",
+        "evm.bytecode.object",
+        "evm.deployedBytecode.object",
+        "evm.deployedBytecode.immutableReferences",
+      ],
+    },
+  },
 };
 
 const files = fs.readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort();
 const sources = {};
 for (const f of files) sources[`contracts/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), "utf8") };
+const extraDir = process.argv[3] ? path.resolve(process.argv[3]) : null;
+const extra = extraDir ? fs.readdirSync(extraDir).filter((f) => f.endsWith(".sol")).sort() : [];
+for (const f of extra) sources[`extra/${f}`] = { content: fs.readFileSync(path.join(extraDir, f), "utf8") };
 
 function findImports(p) {
   for (const base of [path.join(root, "node_modules"), root]) {
@@ -42,17 +56,20 @@ h.update(JSON.stringify(SETTINGS)).update(solc.version());
 const sourceHash = h.digest("hex");
 
 fs.mkdirSync(outDir, { recursive: true });
-for (const f of files) {
-  for (const [name, c] of Object.entries(output.contracts[`contracts/${f}`] || {})) {
+const units = [...files.map((f) => `contracts/${f}`), ...extra.map((f) => `extra/${f}`)];
+for (const unit of units) {
+  for (const [name, c] of Object.entries(output.contracts[unit] || {})) {
     const art = {
       contractName: name,
-      sourceFile: `contracts/${f}`,
+      sourceFile: unit,
       compiler: solc.version(),
       settings: SETTINGS,
       sourceHash,
       abi: c.abi,
       bytecode: "0x" + c.evm.bytecode.object,
       deployedBytecode: "0x" + c.evm.deployedBytecode.object,
+      // byte ranges of immutables in the deployed code (filled in at deployment)
+      immutableReferences: c.evm.deployedBytecode.immutableReferences || {},
     };
     fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(art, null, 1) + "\n");
     console.log(`wrote ${path.relative(root, path.join(outDir, name + ".json"))}`);

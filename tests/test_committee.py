@@ -9,7 +9,8 @@ from helpers import tiny_config
 
 from fedledger.audit import audit_run
 from fedledger.engine import Hooks, run_experiment
-from fedledger.protocol.committee import accepted, honest_votes, select_committee, tally
+from fedledger.protocol.committee import accepted, honest_votes, tally
+from fedledger.protocol.selection import select_committee
 
 
 def test_votes_and_majority_rule() -> None:
@@ -36,7 +37,7 @@ def _noisy(rnd: int, cid: int, delta: torch.Tensor) -> torch.Tensor:
 
 def test_committee_rejects_a_noise_update_on_chain_and_audits_clean(tmp_path: Path) -> None:
     cfg = tiny_config(
-        federation={"num_clients": 8, "clients_per_round": 4, "rounds": 3},
+        federation={"num_clients": 8, "clients_per_round": 5, "rounds": 3},
         aggregation={"name": "committee"},
         committee={"size": 3},
     )
@@ -50,19 +51,20 @@ def test_committee_rejects_a_noise_update_on_chain_and_audits_clean(tmp_path: Pa
 
 
 def test_malicious_minority_on_the_committee_changes_nothing(tmp_path: Path) -> None:
-    """Two of five members are the attacker's and vote for its (Gaussian-noise) updates."""
+    """At most two of five members are the attacker's and vote for its (Gaussian-noise) updates
+    (two attackers among ten clients, so a minority on any committee whatever the draw)."""
     base = {
         "federation": {"num_clients": 10, "clients_per_round": 5, "rounds": 2},
         "aggregation": {"name": "committee"},
         "committee": {"size": 5},
     }
-    attack = {"name": "gaussian", "clients": [0, 1, 2], "params": {}}
+    attack = {"name": "gaussian", "clients": [0, 1], "params": {}}
     out = tmp_path / "m"
     s = run_experiment(tiny_config(**base, attack=attack), out=out, progress=False)
     assert audit_run(out).ok
     rejected = (out / "rejected.csv").read_text().splitlines()[1:]
     flagged_clients = {int(r.split(",")[1]) for r in rejected}
-    assert flagged_clients <= {0, 1, 2}
+    assert flagged_clients <= {0, 1}
     assert s["detection_f1"] > 0.9
 
 

@@ -1,104 +1,108 @@
-"""The ledger process: the parties' steps (store, sign) and the bounded backlog."""
+"""The helpers beside the trainer: the devices worker (clients sign, the aggregator checks on
+receipt) and the ledger process (the chain, a bounded number of rounds behind)."""
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
+import hashlib
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 from helpers import tiny_config
 
 from fedledger.audit import audit_run
-from fedledger.engine import ledger_process, run_experiment
-from fedledger.engine.ledger_process import RoundRecord, read_dense
-from fedledger.engine.parties import Parties
+from fedledger.engine import run_experiment
+from fedledger.engine.devices import Devices
 from fedledger.ledger.keys import derive_account
-from fedledger.ledger.signing import domain_separator, recover_signer
+from fedledger.ledger.signing import (
+    SignedCommitment,
+    domain_separator,
+    recover_signer,
+    sign_commitment,
+)
 from fedledger.ledger.store import BlobStore, sha256_hex
 from fedledger.protocol.blobs import model_blob, update_blob
+from fedledger.protocol.outcomes import USED, RejectReason
 
-CONTRACT = "0x" + "11" * 20
+DOMAIN = domain_separator(chain_id=1, contract="0x" + "11" * 20)
+BASE = b"\x05" * 32
 
 
-def _record(tmp: Path, *, dense: torch.Tensor, model: bytes, **kw: object) -> RoundRecord:
-    path = tmp / "round-0.f32"
-    dense.numpy().tofile(path)
-    fields: dict[str, object] = dict(
-        round=0,
-        dim=dense.shape[1],
-        base_model_hash=b"\0" * 32,
-        selected=[0, 1, 2],
-        order=[2, 0, 1],
-        dropped=[1],
-        num_samples=[5, 6, 7],
-        dense_rows=[1, -1, 0],
-        blobs={1: b"raw bytes a client sent"},
-        outcomes=[0, 4, 0],
-        flagged=[0],
-        model_blob=model,
-        committee=[0],
-        votes=[[1, 0, 1]],
-        dense_file=str(path),
+def _tamper(rnd: int, cid: int, blob: bytes, signed: SignedCommitment):  # noqa: ANN202
+    """What the network delivers instead, per client."""
+    if cid == 1:  # other bytes than the client committed to
+        return blob + b"!", signed
+    if cid == 2:  # the blob is lost
+        return None, signed
+    if cid == 3:  # someone else signed the commitment in client 3's name
+        forger = derive_account(seed=0, role="client", index=0)
+        s = sign_commitment(signed.commitment, account=forger, domain=DOMAIN)
+        return blob, dataclasses.replace(s, client=signed.client)
+    return blob, signed
+
+
+def test_clients_sign_and_the_aggregator_checks_every_receipt(tmp_path: Path) -> None:
+    clients = tuple(derive_account(seed=0, role="client", index=i) for i in range(5))
+    dev = Devices(
+        clients=clients,
+        store_dir=tmp_path / "store",
+        domain=DOMAIN,
+        dim=6,
+        tamper=_tamper,
+        max_clients=5,
     )
-    fields.update(kw)
-    return RoundRecord(**fields)  # type: ignore[arg-type]
+    updates = {c: torch.full((6,), float(c)) for c in range(4)}
+    try:
+        dev.start_round(3, BASE)
+        for c, u in updates.items():
+            dev.send_update(c, u, num_samples=10 + c)
+        dev.send_update(4, b"raw bytes", num_samples=1)  # a client may send anything
+        receipts = dev.finish_round()
+        dev.store_global(model_blob(torch.ones(6)))
+    finally:
+        dev.close()
+    assert {c: r.verdict for c, r in receipts.items()} == {
+        0: USED,
+        1: RejectReason.HASH_MISMATCH,
+        2: RejectReason.BLOB_MISSING,
+        3: RejectReason.BAD_SIGNATURE,
+        4: USED,
+    }
+    good = receipts[0].signed
+    assert good.commitment.round == 3 and good.commitment.base_model_hash == BASE
+    assert good.commitment.num_samples == 10
+    assert good.commitment.update_hash.hex() == sha256_hex(update_blob(updates[0]))
+    assert (
+        recover_signer(good.commitment, r=good.r, vs=good.vs, domain=DOMAIN) == clients[0].address
+    )
+    assert receipts[1].blob == update_blob(updates[1]) + b"!"  # what arrived, for the checks
+    assert "signed by" in receipts[3].detail
+    store = BlobStore(tmp_path / "store", readonly=True)
+    assert store.get_bytes(good.commitment.update_hash.hex()) == update_blob(updates[0])
+    assert receipts[2].signed.commitment.update_hash.hex() not in store  # nothing arrived
+    assert hashlib.sha256(b"raw bytes").hexdigest() in store
+    assert sha256_hex(model_blob(torch.ones(6))) in store
 
 
-def _parties(tmp_path: Path) -> Parties:
-    cfg = tiny_config()
-    clients = [derive_account(seed=cfg.seed, role="client", index=i) for i in range(4)]
-    domain = domain_separator(chain_id=1, contract=CONTRACT)
-    return Parties(clients=clients, store=BlobStore(tmp_path / "store"), domain=domain)
-
-
-def test_parties_store_and_sign_what_the_aggregator_saw(tmp_path: Path) -> None:
-    parties = _parties(tmp_path)
-    dense = torch.randn(2, 5)
-    model = model_blob(torch.ones(5))
-    rec = _record(tmp_path, dense=dense, model=model)
-    plan = parties.commit(rec)
-
-    assert not Path(rec.dense_file).exists()  # the hand-over file is gone once read
-    assert [c.client for c in plan.batch] == [
-        parties.clients[2].address,
-        parties.clients[0].address,
-    ]
-    assert [c for c, _ in plan.left_out] == [1]
-    signed = {2: plan.batch[0], 0: plan.batch[1], 1: plan.left_out[0][1]}
-    expected = {2: update_blob(dense[1]), 0: b"raw bytes a client sent", 1: update_blob(dense[0])}
-    for cid, s in signed.items():
-        c = s.commitment
-        assert c.update_hash.hex() == sha256_hex(expected[cid])
-        assert parties.store.get_bytes(c.update_hash.hex()) == expected[cid]
-        assert recover_signer(c, r=s.r, vs=s.vs, domain=parties.domain) == s.client
-    assert [s.commitment.num_samples for s in (signed[2], signed[0], signed[1])] == [5, 6, 7]
-    assert parties.store.get_bytes(sha256_hex(model)) == model
-    assert plan.global_model_hash.hex() == sha256_hex(model)
-    assert plan.votes[0].member == parties.clients[0].address and plan.votes[0].accept == b"\1\0\1"
-
-
-def test_a_round_without_dense_updates_reads_no_file() -> None:
-    rec = _record(Path(tempfile.mkdtemp()), dense=torch.zeros(1, 4), model=b"m", dense_file="")
-    assert read_dense(rec).shape == (0, 4) and read_dense(rec).dtype == np.float32
-
-
-def test_a_full_backlog_makes_the_trainer_wait_and_nothing_is_lost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ledger_process, "MAX_IN_FLIGHT", 1)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+def test_a_full_backlog_makes_the_trainer_wait_and_nothing_is_lost(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cfg = tiny_config(federation={"rounds": 5})
+    cfg = tiny_config(federation={"rounds": 5}, ledger={"max_rounds_ahead": 1})
     summary = run_experiment(cfg, out=out, progress=False)
     rows = [line.split(",") for line in (out / "metrics.csv").read_text().splitlines()[1:]]
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     tx = header.index("tx_count")
     assert [int(r[tx]) for r in rows] == [3] * 5  # every row written once its round is on-chain
     assert summary["ledger"]["tx_count"] == 2 + 3 * 5
-    assert not list(scratch.glob("fedledger-rounds-*"))  # the hand-over directory was removed
     report = audit_run(out)
     assert report.ok, report.describe()
+
+
+def test_lockstep_clients_check_each_model_against_the_chain(tmp_path: Path) -> None:
+    """max_rounds_ahead = 0: round r+1 trains only once round r is final on-chain, and the
+    clients check the model they receive against the hash they read there; same model."""
+    lock = run_experiment(
+        tiny_config(ledger={"max_rounds_ahead": 0}), out=tmp_path / "l", progress=False
+    )
+    ahead = run_experiment(tiny_config(), out=tmp_path / "a", progress=False)
+    assert lock["global_model_hash"] == ahead["global_model_hash"]
+    assert audit_run(tmp_path / "l").ok

@@ -28,6 +28,7 @@ def _typed(c: Commitment, chain_id: int) -> dict:
             ],
             "Commitment": [
                 {"name": "round", "type": "uint256"},
+                {"name": "baseModelHash", "type": "bytes32"},
                 {"name": "updateHash", "type": "bytes32"},
                 {"name": "numSamples", "type": "uint64"},
             ],
@@ -35,11 +36,16 @@ def _typed(c: Commitment, chain_id: int) -> dict:
         "primaryType": "Commitment",
         "domain": {
             "name": "FedLedger",
-            "version": "1",
+            "version": "2",
             "chainId": chain_id,
             "verifyingContract": CONTRACT,
         },
-        "message": {"round": c.round, "updateHash": c.update_hash, "numSamples": c.num_samples},
+        "message": {
+            "round": c.round,
+            "baseModelHash": c.base_model_hash,
+            "updateHash": c.update_hash,
+            "numSamples": c.num_samples,
+        },
     }
 
 
@@ -54,7 +60,10 @@ def test_digest_matches_eth_account_eip712_and_recovers(
     rnd: int, n: int, seed: int, chain_id: int
 ) -> None:
     c = Commitment(
-        round=rnd, update_hash=hashlib.sha256(str(seed).encode()).digest(), num_samples=n
+        round=rnd,
+        base_model_hash=hashlib.sha256(str(rnd).encode()).digest(),
+        update_hash=hashlib.sha256(str(seed).encode()).digest(),
+        num_samples=n,
     )
     domain = domain_separator(chain_id=chain_id, contract=CONTRACT)
     acct = derive_account(seed=seed, role="client", index=1)
@@ -68,14 +77,19 @@ def test_digest_matches_eth_account_eip712_and_recovers(
 def test_altered_commitment_recovers_to_someone_else() -> None:
     domain = domain_separator(chain_id=1, contract=CONTRACT)
     acct = derive_account(seed=1, role="client", index=0)
-    c = Commitment(round=3, update_hash=b"\x01" * 32, num_samples=10)
+    base = b"\x07" * 32
+    c = Commitment(round=3, base_model_hash=base, update_hash=b"\x01" * 32, num_samples=10)
     s = sign_commitment(c, account=acct, domain=domain)
     for altered in (
-        Commitment(round=3, update_hash=b"\x01" * 32, num_samples=11),
-        Commitment(round=4, update_hash=b"\x01" * 32, num_samples=10),
-        Commitment(round=3, update_hash=b"\x02" * 32, num_samples=10),
+        Commitment(round=3, base_model_hash=base, update_hash=b"\x01" * 32, num_samples=11),
+        Commitment(round=4, base_model_hash=base, update_hash=b"\x01" * 32, num_samples=10),
+        Commitment(round=3, base_model_hash=base, update_hash=b"\x02" * 32, num_samples=10),
+        Commitment(round=3, base_model_hash=b"\x08" * 32, update_hash=b"\x01" * 32, num_samples=10),
     ):
         assert recover_signer(altered, r=s.r, vs=s.vs, domain=domain) != acct.address
+    other = domain_separator(chain_id=1, contract="0x" + "22" * 20)  # another run's contract
+    assert recover_signer(c, r=s.r, vs=s.vs, domain=other) != acct.address
+    assert recover_signer(c, r=bytes(32), vs=bytes(32), domain=domain) is None  # zero signature
 
 
 def test_keys_are_deterministic_and_distinct() -> None:

@@ -93,13 +93,44 @@ class AggregationConfig(BaseModel):
 class LedgerConfig(Section):
     enabled: bool = True
     url: str = ""  # empty: the embedded py-evm chain; otherwise a JSON-RPC endpoint
+    keys: str = Field(
+        "simulated",
+        description="'simulated' (seed-derived, local chains only, insecure) or 'keystore:DIR'",
+    )
+    password_file: str | None = Field(
+        None, description="file holding the keystore password (else $FEDLEDGER_KEYSTORE_PASSWORD)"
+    )
+    submission_window: int = Field(
+        2, ge=1, le=10_000, description="blocks after the last post in which commitments count"
+    )
+    round_timeout: int = Field(
+        256, ge=2, description="blocks after opening after which anyone may abort a round"
+    )
+    max_rounds_ahead: int = Field(
+        8,
+        ge=0,
+        le=64,
+        description="rounds the simulation may train ahead of the chain (0: lockstep, clients "
+        "check each global model against the chain before training)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> LedgerConfig:
+        if self.round_timeout <= self.submission_window:
+            raise ValueError(
+                f"round_timeout ({self.round_timeout}) must exceed submission_window "
+                f"({self.submission_window})"
+            )
+        if self.keys != "simulated" and not self.keys.startswith("keystore:"):
+            raise ValueError(f"keys must be 'simulated' or 'keystore:DIR', got {self.keys!r}")
+        return self
 
 
 class CommitteeConfig(Section):
     """Committee validation (BFLC, Li et al. 2020; VBFL, Chen et al. 2021): each round a seeded,
     rotating committee scores every candidate update on its members' own data and votes."""
 
-    size: int = Field(5, ge=1)
+    size: int = Field(5, ge=1, le=255)
     tolerance: float = Field(0.5, ge=0, description="accept if loss <= (1 + tolerance) * median")
 
 

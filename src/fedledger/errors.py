@@ -32,6 +32,15 @@ class LedgerError(FedLedgerError):
     """The chain or a contract call failed."""
 
 
+class KeysError(FedLedgerError):
+    """A party's key cannot be loaded or is not allowed here (keystore, password, provider)."""
+
+
+class ProtocolError(FedLedgerError):
+    """A party observed a protocol violation it must not continue past (e.g. a global model
+    that does not match the on-chain hash)."""
+
+
 class StoreError(FedLedgerError):
     """A blob is missing from the store or does not match its content hash."""
 

@@ -11,8 +11,10 @@ from fedledger.aggregation import AggregationRule, create_rule
 from fedledger.attacks.adversary import Adversary
 from fedledger.config import ExperimentConfig
 from fedledger.data import Dataset, load_dataset, partition
+from fedledger.ledger.contract import LedgerParams
 from fedledger.models import create_model, get_flat_params
 from fedledger.protocol.rulectx import RuleContext
+from fedledger.protocol.selection import selection_salt
 
 
 @dataclass
@@ -85,4 +87,22 @@ def build_federation(cfg: ExperimentConfig) -> Federation:
         rule=rule,
         adversary=adversary,
         rule_context=RuleContext(cfg, model=model, x_train=data.x_train, y_train=data.y_train),
+    )
+
+
+def ledger_params(
+    cfg: ExperimentConfig, *, initial_model_hash: bytes, aggregator: str
+) -> LedgerParams:
+    """The contract's deployment parameters for a run (the audit re-derives and compares them)."""
+    com = cfg.committee_enabled
+    return LedgerParams(
+        config_hash=cfg.digest(),
+        initial_model_hash=initial_model_hash,
+        selection_salt=selection_salt(cfg.seed),
+        aggregator=aggregator,
+        clients_per_round=cfg.federation.per_round,
+        committee_size=com.size if com is not None else 0,
+        max_flags=cfg.reputation.max_flags or 0,
+        submission_window=cfg.ledger.submission_window,
+        round_timeout=cfg.ledger.round_timeout,
     )

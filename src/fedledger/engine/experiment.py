@@ -1,17 +1,20 @@
 """The experiment loop: one BCFL round after another (the simulation engine).
 
-Round protocol (docs/architecture.md): select -> each client trains from the global model ->
-the aggregator checks every update, rejects malformed ones with a reason, runs the rule ->
-the round goes to the ledger process, which stores each update blob (safetensors, named by
-SHA-256), signs the clients' EIP-712 commitments and records the round on the chain (open,
-commitments, left-out clients' own submissions, finalize) while later rounds train ->
-evaluation, metrics row, progress line. With ``ledger.enabled = false`` the identical training
-runs without chain, store or signatures.
+Round protocol (docs/architecture.md): the round's selection seed is derived from the
+previous global model's hash -> the selected clients train from the global model -> each
+client's device encodes, hashes and signs its update with its own key (engine/devices.py)
+-> the aggregator checks every receipt (signature, blob hash) and every update, lets the
+committee vote, runs the rule -> the round goes to the ledger process, which records it on the
+chain in protocol order (open, batch, left-out clients' own submissions, submission window,
+committee and votes, finalize) while later rounds train -> evaluation, metrics row, progress
+line. With ``ledger.enabled = false`` the identical training runs without chain, store,
+signatures or receipts, and gives the same global model.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -22,19 +25,20 @@ from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
-from fedledger.engine.ledger_process import LedgerProcess, RoundRecord
+from fedledger.engine.devices import Devices
+from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.outputs import RunOutputs
-from fedledger.engine.rounds import (
-    AggregatorRound,
-    ClientRound,
-    Hooks,
-    aggregator_round,
-    clients_round,
-)
-from fedledger.federation import Federation, build_federation
+from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
+from fedledger.errors import LedgerError
+from fedledger.federation import build_federation, ledger_params
+from fedledger.ledger.keys import load_keys
+from fedledger.ledger.session import RoundPlan, planned_domain
+from fedledger.ledger.signing import domain_separator
 from fedledger.ledger.store import sha256_hex
-from fedledger.protocol.blobs import model_blob, update_blob
+from fedledger.protocol.blobs import model_blob
+from fedledger.protocol.client import receive_global
 from fedledger.protocol.network import NetworkAnnotator, choose_clients
+from fedledger.protocol.selection import eligible_clients, seed_int, selection_salt, selection_seed
 
 log = logging.getLogger("fedledger")
 
@@ -60,64 +64,140 @@ def run_experiment(
     network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     params = fed.initial_params
     adv = fed.adversary
+    keys = None
+    if cfg.ledger.enabled:  # a bad key set-up fails before anything is written
+        keys = load_keys(
+            cfg.ledger.keys,
+            seed=cfg.seed,
+            num_clients=fed_cfg.num_clients,
+            url=cfg.ledger.url,
+            password_file=cfg.ledger.password_file,
+        )
 
     outputs = RunOutputs(out, cfg)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
     )
 
-    session: LedgerProcess | None = None
     blob = model_blob(params)
-    global_hash = sha256_hex(blob)
-    if cfg.ledger.enabled:  # starts at once; deploys while the first rounds train
-        session = LedgerProcess(cfg, run_dir=out, initial_model_blob=blob)
+    global_hash = bytes.fromhex(sha256_hex(blob))
+    ledger: LedgerProcess | None = None
+    devices: Devices | None = None
+    planned: str | None = None
+    if keys is not None:
+        url = cfg.ledger.url
+        nonce = None if url else secrets.randbits(40)  # a contract address unique to the run
+        ledger = LedgerProcess(  # starts at once; deploys while the first rounds train
+            keys=keys,
+            params=ledger_params(
+                cfg, initial_model_hash=global_hash, aggregator=keys.aggregator.address
+            ),
+            url=url,
+            ledger_dir=out / "ledger",
+            deploy_nonce=nonce,
+            max_rounds_ahead=cfg.ledger.max_rounds_ahead,
+        )
+        if url:
+            info = ledger.info
+            domain = domain_separator(chain_id=info["chain_id"], contract=info["contract"])
+        else:
+            assert nonce is not None
+            planned, domain = planned_domain(admin=keys.admin.address, nonce=nonce)
+        devices = Devices(
+            clients=keys.clients,
+            store_dir=out / "store",
+            domain=domain,
+            dim=fed.dim,
+            tamper=hooks.tamper,
+            max_clients=fed_cfg.per_round,
+        )
+        devices.store_global(blob)
 
     acc = loss = float("nan")
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
+    salt = selection_salt(cfg.seed)
     # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
     pending: list[tuple[dict[str, Any], dict[int, str]]] = []
 
     def flush(*, all_rounds: bool) -> None:
-        while pending and (all_rounds or session is None or session.backlog_full):
+        while pending and (all_rounds or ledger is None or ledger.backlog_full):
             row, rejected = pending.pop(0)
-            if session is not None:
-                row["tx_count"], row["gas_used"] = session.wait()
+            if ledger is not None:
+                row["tx_count"], row["gas_used"] = ledger.wait()
+                if planned is not None and ledger.info["contract"] != planned:
+                    raise LedgerError(
+                        f"the contract was deployed at {ledger.info['contract']}, not at the "
+                        f"planned {planned} the clients signed for"
+                    )
             outputs.add_round(row, rejected)
 
     try:
         with outputs.progress(enabled=progress, total=fed_cfg.rounds) as bar:
             for rnd in range(fed_cfg.rounds):
                 t_round = time.perf_counter()
-                selected = choose_clients(cfg, rnd, flag_counts, network)
+                base_hash = global_hash
+                if ledger is not None and cfg.ledger.max_rounds_ahead == 0:
+                    # lockstep: every client checks the model it trains on against the chain
+                    flush(all_rounds=True)
+                    receive_global(blob, expected_hash=ledger.current_model_hash())
+                seed = seed_int(selection_seed(salt=salt, round=rnd, base_model_hash=base_hash))
+                selected = choose_clients(cfg, rnd, flag_counts, network, seed=seed)
                 participants, net_row = (
                     network.time_round(rnd, selected) if network else (selected, {})
                 )
-                base_hash = global_hash
-                cr = clients_round(fed, rnd, participants, params, hooks=hooks)
-                ar = aggregator_round(
-                    fed, rnd, participants, params, cr, hooks=hooks, selected=selected
+                if devices is not None:
+                    devices.start_round(rnd, base_hash)
+                cr = clients_round(
+                    fed,
+                    adv,
+                    rnd,
+                    participants,
+                    params,
+                    hooks=hooks,
+                    emit=devices.send_update if devices is not None else None,
                 )
-                for c in ar.flagged:
+                receipts = devices.finish_round() if devices is not None else None
+                ar = aggregator_round(
+                    fed,
+                    adv,
+                    rnd,
+                    participants,
+                    params,
+                    cr,
+                    hooks=hooks,
+                    selected=selected,
+                    receipts=receipts,
+                    eligible=eligible_clients(flag_counts, cfg.reputation.max_flags),
+                    committee_seed=seed,
+                )
+                dec = ar.decision
+                for c in dec.flagged:
                     flag_counts[c] += 1
-                if ar.aggregate is not None:
-                    params = params + ar.aggregate
+                if dec.aggregate is not None:
+                    params = params + dec.aggregate
                     if adv is not None:
-                        adv.previous_update = ar.aggregate
+                        adv.previous_update = dec.aggregate
                 blob = model_blob(params)
-                global_hash = sha256_hex(blob)
-                if session is not None:
-                    submit_round(
-                        session,
-                        fed=fed,
-                        rnd=rnd,
-                        base_model_hash=base_hash,
-                        selected=selected,
-                        clients=cr,
-                        agg=ar,
-                        model_blob=blob,
+                global_hash = bytes.fromhex(sha256_hex(blob))
+                if ledger is not None and devices is not None and receipts is not None:
+                    devices.store_global(blob)
+                    ledger.submit(
+                        RoundPlan(
+                            round=rnd,
+                            base_model_hash=base_hash,
+                            selected=selected,
+                            batch=[receipts[c].signed for c in ar.posted],
+                            left_out=[(c, receipts[c].signed) for c in ar.dropped],
+                            order=ar.order,
+                            outcomes=dec.outcomes,
+                            flagged=dec.flagged,
+                            global_model_hash=global_hash,
+                            committee=ar.committee,
+                            votes=ar.votes,
+                        )
                     )
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
                 row: dict[str, Any] = {
@@ -130,15 +210,16 @@ def run_experiment(
                     "tx_count": 0,
                     "gas_used": 0,
                     "num_selected": len(selected),
-                    "num_used": len(ar.used),
-                    "num_rejected": len(ar.rejected),
-                    "num_flagged": len(ar.flagged),
+                    "num_used": len(dec.used),
+                    "num_rejected": sum(1 for o in dec.outcomes if o != 0),
+                    "num_flagged": len(dec.flagged),
+                    "num_absent": len(selected) - len(ar.order),
                     **net_row,
                 }
                 if adv is not None:
                     # flagged = excluded by the rule or rejected; ground truth = active attackers
                     bad = {c for c in selected if adv.active(rnd, c)}
-                    tp, fp, fn = detection_counts(set(ar.flagged), bad, set(selected))
+                    tp, fp, fn = detection_counts(set(dec.flagged), bad, set(selected))
                     det = [det[0] + tp, det[1] + fp, det[2] + fn]
                     row["detection_f1"] = precision_recall_f1(tp, fp, fn)[2]
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
@@ -148,8 +229,10 @@ def run_experiment(
                 bar.advance(rnd, acc=acc, loss=loss)
             flush(all_rounds=True)
     finally:
-        if session:
-            session.close()
+        if devices is not None:
+            devices.close()
+        if ledger is not None:
+            ledger.close()
 
     summary: dict[str, Any] = {
         "name": cfg.name,
@@ -157,15 +240,16 @@ def run_experiment(
         "final_loss": loss,
         "rounds": fed_cfg.rounds,
         "wall_s": time.perf_counter() - t_start,
-        "global_model_hash": global_hash,
+        "global_model_hash": global_hash.hex(),
         "num_params": fed.dim,
         "ledger": {
-            "enabled": bool(session),
-            "tx_count": session.tx_count if session else 0,
-            "gas_used": session.gas_used if session else 0,
-            "contract": session.info["contract"] if session else None,
-            "chain_id": session.info["chain_id"] if session else None,
-            "embedded": session.info["embedded"] if session else None,
+            "enabled": ledger is not None,
+            "tx_count": ledger.tx_count if ledger else 0,
+            "gas_used": ledger.gas_used if ledger else 0,
+            "contract": ledger.info["contract"] if ledger else None,
+            "chain_id": ledger.info["chain_id"] if ledger else None,
+            "embedded": ledger.info["embedded"] if ledger else None,
+            "keys": keys.kind if keys is not None else None,
         },
     }
     if network is not None:
@@ -182,46 +266,3 @@ def run_experiment(
         summary["detection_f1"] = f1
     outputs.finish(summary, model_blob=blob)
     return summary
-
-
-def submit_round(
-    session: LedgerProcess,
-    *,
-    fed: Federation,
-    rnd: int,
-    base_model_hash: str,
-    selected: list[int],
-    clients: ClientRound,
-    agg: AggregatorRound,
-    model_blob: bytes,
-) -> None:
-    """Hand the round to the ledger process: float32 vectors of the model's size as dense
-    rows, any other update as its blob bytes (the client committed to what it sent)."""
-    dense: list[torch.Tensor] = []
-    rows: list[int] = []
-    blobs: dict[int, bytes] = {}
-    for i, cid in enumerate(agg.order):
-        u = clients.updates[cid]
-        if isinstance(u, torch.Tensor) and u.dtype == torch.float32 and u.shape == (fed.dim,):
-            rows.append(len(dense))
-            dense.append(u)
-        else:
-            rows.append(-1)
-            blobs[i] = u if isinstance(u, bytes) else update_blob(u)
-    record = RoundRecord(
-        round=rnd,
-        dim=fed.dim,
-        base_model_hash=bytes.fromhex(base_model_hash),
-        selected=selected,
-        order=agg.order,
-        dropped=agg.dropped,
-        num_samples=[clients.num_samples[c] for c in agg.order],
-        dense_rows=rows,
-        blobs=blobs,
-        outcomes=agg.outcomes,
-        flagged=agg.flagged,
-        model_blob=model_blob,
-        committee=agg.committee,
-        votes=agg.votes,
-    )
-    session.submit(record, dense=dense)

@@ -31,6 +31,7 @@ METRIC_COLUMNS = [
     "num_used",
     "num_rejected",
     "num_flagged",
+    "num_absent",
 ]
 
 ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]

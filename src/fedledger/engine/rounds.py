@@ -1,6 +1,6 @@
-"""One round, split the way it will be split across machines: the clients' side (train,
-attack) and the aggregator's side (check, vote, aggregate). Storing and signing happen in the
-ledger process (engine/ledger_process.py, engine/parties.py)."""
+"""One simulated round, split the way it is split across machines: the clients' side (train,
+attack, hand the update to the device that signs it) and the aggregator's side (receipts,
+checks, committee, rule: :func:`fedledger.protocol.decide.decide_round`)."""
 
 from __future__ import annotations
 
@@ -11,33 +11,35 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fedledger.attacks.adversary import Adversary
 from fedledger.client.local import local_update
-from fedledger.errors import UpdateRejected
+from fedledger.engine.devices import Receipt, TamperHook
 from fedledger.federation import Federation
-from fedledger.protocol.committee import (
-    accepted,
-    candidate_losses,
-    honest_votes,
-    select_committee,
-    tally,
-)
-from fedledger.protocol.outcomes import RejectReason
+from fedledger.protocol.committee import accepted, member_vote, tally
+from fedledger.protocol.decide import Received, RoundDecision, check_round, decide_round
+from fedledger.protocol.outcomes import USED, RejectReason
 from fedledger.protocol.seeds import client_generator
-from fedledger.protocol.validation import check_blob, check_update, reason_code
+from fedledger.protocol.selection import select_committee
 
 log = logging.getLogger("fedledger")
 
 UpdateHook = Callable[[int, int, torch.Tensor], "torch.Tensor | bytes"]
+Emit = Callable[[int, "torch.Tensor | bytes", int], None]
 
 
 @dataclass
 class Hooks:
-    """Test seams. ``update(round, client, delta)`` may return a different tensor or raw blob
-    bytes; ``drop_commitment(round, client)`` makes the aggregator leave a commitment out of
-    its batch (the client then submits it itself)."""
+    """Test seams.
+
+    ``update(round, client, delta)``: what the client sends instead (a tensor or raw blob
+    bytes). ``drop_commitment(round, client)``: the aggregator leaves the client's commitment
+    out of its batch (the client then submits it itself). ``tamper(round, client, blob,
+    signed)``: what reaches the aggregator instead (another blob, None for a lost blob, or
+    another signed commitment)."""
 
     update: UpdateHook | None = None
     drop_commitment: Callable[[int, int], bool] | None = None
+    tamper: TamperHook | None = None
 
 
 @dataclass
@@ -53,168 +55,182 @@ class ClientRound:
 class AggregatorRound:
     """The aggregator's decisions in a round, in on-chain commitment order."""
 
-    order: list[int]
-    outcomes: list[int]
-    dropped: list[int] = field(default_factory=list)
+    order: list[int]  # clients, on-chain order
+    decision: RoundDecision
+    posted: list[int] = field(default_factory=list)  # clients whose commitment it posts
+    dropped: list[int] = field(default_factory=list)  # left out of its batch (self-submit)
+    refused: dict[int, str] = field(default_factory=dict)  # BAD_SIGNATURE: never on-chain
     committee: list[int] = field(default_factory=list)
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
-    used: list[int] = field(default_factory=list)
-    rejected: dict[int, str] = field(default_factory=dict)
-    flagged: list[int] = field(default_factory=list)
-    aggregate: torch.Tensor | None = None
+
+    @property
+    def used(self) -> list[int]:
+        return [self.order[i] for i in self.decision.used]
+
+    @property
+    def rejected(self) -> dict[int, str]:
+        """Every refused or rejected client with its reason (rejected.csv)."""
+        out = dict(self.refused)
+        for i, o in enumerate(self.decision.outcomes):
+            if o != USED:
+                out[self.order[i]] = self.decision.details.get(i, RejectReason(o).name)
+        return out
 
 
 def clients_round(
     fed: Federation,
+    adv: Adversary | None,
     rnd: int,
     selected: list[int],
     params: torch.Tensor,
     *,
     hooks: Hooks,
+    emit: Emit | None = None,
 ) -> ClientRound:
-    """Each selected client trains from ``params``; attackers act."""
-    adv = fed.adversary
+    """Each selected client trains from ``params``; attackers act. ``emit(client, update,
+    num_samples)`` is called as soon as a client's update is final (honest clients right after
+    training; model-poisoning attackers once they have seen the benign updates)."""
     out = ClientRound()
     losses = []
     trained: dict[int, torch.Tensor] = {}
+    late: list[int] = []  # whose update the attack still changes
+
+    def final(cid: int, upd: torch.Tensor) -> None:
+        u = upd if hooks.update is None else hooks.update(rnd, cid, upd)
+        out.updates[cid] = u
+        if emit is not None:
+            emit(cid, u, out.num_samples[cid])
+
+    poisons = adv is not None and (adv.attack.poisons_updates or not adv.attack.trains)
     for cid in selected:
         x, y = fed.client_x[cid], fed.client_y[cid]
         if adv is not None:
             x, y = adv.client_data(rnd, cid, x, y)
         out.num_samples[cid] = len(y)
+        changed_later = poisons and adv is not None and adv.active(rnd, cid)
         if adv is not None and not adv.trains(rnd, cid):
             trained[cid] = torch.zeros_like(params)
-            continue
-        res = local_update(
-            fed.cfg,
-            fed.model,
-            params,
-            x,
-            y,
-            generator=client_generator(seed=fed.cfg.seed, round=rnd, client=cid),
-        )
-        losses.append(res.loss)
-        trained[cid] = res.delta
-    if adv is not None:
+        else:
+            res = local_update(
+                fed.cfg,
+                fed.model,
+                params,
+                x,
+                y,
+                generator=client_generator(seed=fed.cfg.seed, round=rnd, client=cid),
+            )
+            losses.append(res.loss)
+            trained[cid] = res.delta
+        if changed_later:
+            late.append(cid)
+        else:
+            final(cid, trained[cid])
+    if adv is not None and late:
         trained = adv.poison_round(rnd, trained, global_params=params)
+        for cid in late:
+            final(cid, trained[cid])
     out.train_loss = float(np.mean(losses)) if losses else float("nan")
-    for cid in selected:
-        upd = trained[cid]
-        out.updates[cid] = upd if hooks.update is None else hooks.update(rnd, cid, upd)
     return out
 
 
 def aggregator_round(
     fed: Federation,
+    adv: Adversary | None,
     rnd: int,
     participants: list[int],
     params: torch.Tensor,
     clients: ClientRound,
     *,
     hooks: Hooks,
-    selected: list[int] | None = None,
+    selected: list[int],
+    receipts: dict[int, Receipt] | None,
+    eligible: list[int] | None,
+    committee_seed: int,
 ) -> AggregatorRound:
-    """Check every update (dtype, shape, finite; blob bytes are parsed as safetensors), then
-    run the rule over the valid ones.
-
-    ``participants`` are the clients whose updates arrived; ``selected`` (default: the same)
-    all those chosen for the round, whom the committee avoids. The commitments' on-chain order
-    is the batch the aggregator posts, then the clients it left out (who submit their own); the
-    rule sees the updates in that order.
-    """
-    trainers = participants if selected is None else selected
-    dropped = [c for c in participants if hooks.drop_commitment and hooks.drop_commitment(rnd, c)]
-    order = [c for c in participants if c not in dropped] + dropped
-    agg = AggregatorRound(order=order, outcomes=[], dropped=dropped)
-    used_updates: list[torch.Tensor] = []
-    weights: list[float] = []
-    for cid in order:
-        n = clients.num_samples[cid]
-        try:
-            if n <= 0:
-                raise UpdateRejected(RejectReason.BAD_SAMPLE_COUNT.name, f"{n} samples")
-            u = clients.updates[cid]
-            delta = (
-                check_blob(u, dim=fed.dim) if isinstance(u, bytes) else check_update(u, dim=fed.dim)
+    """Receipts first (a commitment that is not the client's own is refused and never posted;
+    a blob that did not arrive intact is recorded as such), then the checks, the committee and
+    the rule over the rest. The on-chain order is the aggregator's batch (ascending client
+    index) followed by the clients it left out, who submit their own."""
+    refused: dict[int, str] = {}
+    arrived = []
+    for c in participants:
+        r = receipts.get(c) if receipts is not None else None
+        if r is not None and r.verdict == RejectReason.BAD_SIGNATURE:
+            refused[c] = f"BAD_SIGNATURE: {r.detail}"
+            log.warning("round %d: refused client %d's commitment: %s", rnd, c, r.detail)
+        else:
+            arrived.append(c)
+    dropped = [c for c in arrived if hooks.drop_commitment and hooks.drop_commitment(rnd, c)]
+    posted = [c for c in arrived if c not in dropped]
+    order = posted + dropped
+    received = []
+    for c in order:
+        r = receipts.get(c) if receipts is not None else None
+        update: torch.Tensor | bytes | None = clients.updates[c]
+        if r is not None and r.blob is not None:  # the network delivered other bytes
+            update = r.blob
+        received.append(
+            Received(
+                client=c,
+                num_samples=clients.num_samples[c],
+                update=update,
+                verdict=USED if r is None else r.verdict,
+                detail="" if r is None else r.detail,
             )
-        except UpdateRejected as exc:
-            log.warning("round %d: rejected client %d's update: %s", rnd, cid, exc)
-            agg.rejected[cid] = str(exc)
-            agg.outcomes.append(reason_code(exc))
-            continue
-        agg.outcomes.append(0)
-        agg.used.append(cid)
-        used_updates.append(delta)
-        weights.append(float(n))
+        )
+    checked = check_round(received, dim=fed.dim)
+    committee: list[int] = []
+    votes: list[list[int]] = []
+    ok: list[bool] | None = None
     com = fed.cfg.committee_enabled
     if com is not None:
-        _committee_filter(
-            fed,
-            rnd,
-            trainers,
-            params,
-            agg,
-            used_updates,
-            weights,
-            tolerance=com.tolerance,
+        committee = select_committee(
+            seed=committee_seed,
+            round=rnd,
+            num_clients=fed.cfg.federation.num_clients,
             size=com.size,
+            trainers=selected,
+            eligible=eligible,
         )
-    if used_updates:
-        result = fed.rule(
-            torch.stack(used_updates),
-            torch.tensor(weights, dtype=torch.float32),
-            ctx=fed.rule_context.context(rnd, agg.used, params),
-        )
-        fed.rule_context.update(agg.used, result)
-        agg.aggregate = result.aggregate
-        excluded = {agg.used[i] for i in result.excluded}
-    else:
-        excluded = set()
-    # reputation: every client the rule excluded or whose update was rejected is flagged
-    agg.flagged = sorted(excluded | set(agg.rejected))
-    return agg
-
-
-def _committee_filter(
-    fed: Federation,
-    rnd: int,
-    selected: list[int],
-    params: torch.Tensor,
-    agg: AggregatorRound,
-    used_updates: list[torch.Tensor],
-    weights: list[float],
-    *,
-    tolerance: float,
-    size: int,
-) -> None:
-    """Committee members vote on every commitment; updates without a majority are rejected."""
-    agg.committee = select_committee(
-        seed=fed.cfg.seed,
+        for m in committee:
+            if adv is not None and adv.active(rnd, m):  # a malicious member votes the other way
+                vote = [
+                    int(t is not None and c in adv.malicious)
+                    for c, t in zip(order, checked.tensors, strict=True)
+                ]
+            else:
+                vote = member_vote(
+                    fed.model,
+                    params,
+                    checked.tensors,
+                    fed.client_x[m],
+                    fed.client_y[m],
+                    tolerance=com.tolerance,
+                )
+            votes.append(vote)
+        ok = accepted(tally(votes) or [0] * len(order), committee_size=len(committee))
+    decision = decide_round(
+        received,
+        checked,
+        rule=fed.rule,
+        rule_ctx=fed.rule_context,
         round=rnd,
-        num_clients=fed.cfg.federation.num_clients,
-        size=size,
-        trainers=selected,
+        params=params,
+        accepted=ok,
     )
-    pos = {c: i for i, c in enumerate(agg.order)}
-    cand = torch.stack(used_updates) if used_updates else torch.zeros(0, fed.dim)
-    adv = fed.adversary
-    for m in agg.committee:
-        vote = [0] * len(agg.order)
-        if adv is not None and adv.active(rnd, m):  # a malicious member votes the other way
-            for c in agg.used:
-                vote[pos[c]] = int(c in adv.malicious)
-        elif used_updates:
-            losses = candidate_losses(fed.model, params, cand, fed.client_x[m], fed.client_y[m])
-            for c, v in zip(agg.used, honest_votes(losses, tolerance=tolerance), strict=True):
-                vote[pos[c]] = v
-        agg.votes.append(vote)
-    ok = accepted(tally(agg.votes), committee_size=len(agg.committee))
-    keep = [k for k, c in enumerate(agg.used) if ok[pos[c]]]
-    for c in agg.used:
-        if not ok[pos[c]]:
-            agg.rejected[c] = "COMMITTEE_REJECTED: no majority of the committee accepted it"
-            agg.outcomes[pos[c]] = int(RejectReason.COMMITTEE_REJECTED)
-            log.info("round %d: the committee rejected client %d's update", rnd, c)
-    agg.used[:] = [agg.used[k] for k in keep]
-    used_updates[:] = [used_updates[k] for k in keep]
-    weights[:] = [weights[k] for k in keep]
+    for i, detail in decision.details.items():
+        level = (
+            logging.INFO
+            if decision.outcomes[i] == RejectReason.COMMITTEE_REJECTED
+            else logging.WARNING
+        )
+        log.log(level, "round %d: rejected client %d's update: %s", rnd, order[i], detail)
+    return AggregatorRound(
+        order=order,
+        decision=decision,
+        posted=posted,
+        dropped=dropped,
+        refused=refused,
+        committee=committee,
+        votes=votes,
+    )

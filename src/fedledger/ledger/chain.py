@@ -8,6 +8,7 @@ directory, so that the embedded chain can be replayed from its genesis after the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from web3.exceptions import Web3Exception
 from web3.types import Wei
 
 from fedledger.errors import LedgerError
-from fedledger.ledger.embedded import embedded_web3
+from fedledger.ledger.embedded import EMBEDDED_CHAIN_ID, embedded_web3
 
 GWEI = 10**9
 ETHER = 10**18
@@ -46,6 +47,23 @@ class TxRecord:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    @property
+    def is_mining(self) -> bool:
+        """A marker that empty blocks were mined up to ``block`` (no transaction)."""
+        return self.label == MINE_LABEL
+
+
+MINE_LABEL = "mineBlocks"
+_FIELDS = {
+    "label": str,
+    "tx_hash": str,
+    "raw": str,
+    "sender": str,
+    "gas_used": int,
+    "block": int,
+    "status": int,
+}
+
 
 class TxLog:
     """Append-only record of transactions, mirrored line by line to a JSONL file."""
@@ -53,6 +71,7 @@ class TxLog:
     def __init__(self, path: Path | None = None) -> None:
         self.records: list[TxRecord] = []
         self.gas_used = 0
+        self.tx_count = 0  # real transactions (mining markers excluded)
         self._fh: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +80,7 @@ class TxLog:
     def append(self, rec: TxRecord) -> None:
         self.records.append(rec)
         self.gas_used += rec.gas_used
+        self.tx_count += 0 if rec.is_mining else 1
         if self._fh is not None:
             self._fh.write(rec.to_json() + "\n")
             self._fh.flush()
@@ -71,22 +91,38 @@ class TxLog:
             self._fh = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self.tx_count
 
     @staticmethod
     def read(path: Path) -> list[TxRecord]:
+        """The records of a ``transactions.jsonl``; a LedgerError names the first bad line."""
         if not path.exists():
             raise LedgerError(
                 f"no transaction log at {path}; was this run made with the ledger on?"
             )
         out = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(TxRecord(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise LedgerError(f"{path}:{n}: not a transaction record ({exc})") from exc
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if raw.strip():
+                    out.append(_parse_record(raw, where=f"{path}:{n}"))
         return out
+
+
+def _parse_record(raw: bytes, *, where: str) -> TxRecord:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LedgerError(f"{where}: not a transaction record (not JSON: {exc})") from None
+    if not isinstance(obj, dict) or set(obj) != {*_FIELDS, "round"}:
+        raise LedgerError(
+            f"{where}: not a transaction record (expected the keys {sorted({*_FIELDS, 'round'})})"
+        )
+    for key, typ in _FIELDS.items():
+        if not isinstance(obj[key], typ) or isinstance(obj[key], bool):
+            raise LedgerError(f"{where}: field {key!r} should be {typ.__name__}, got {obj[key]!r}")
+    if obj["round"] is not None and not isinstance(obj["round"], int):
+        raise LedgerError(f"{where}: field 'round' should be an integer or null")
+    return TxRecord(**obj)
 
 
 class Chain:
@@ -112,15 +148,30 @@ class Chain:
         *,
         funded: Iterable[str],
         gas_limit: int = DEFAULT_GAS_LIMIT,
+        nonces: dict[str, int] | None = None,
     ) -> Chain:
-        """A fresh in-process py-evm chain whose genesis funds the given addresses."""
-        genesis = {"funded": sorted(to_checksum_address(a) for a in funded), "gas_limit": gas_limit}
+        """A fresh in-process py-evm chain whose genesis funds the given addresses.
+
+        ``nonces`` sets accounts' starting nonces: a random one for the deployer makes the
+        contract's address (and so every EIP-712 domain) unique to the run, even though every
+        embedded chain starts from the same genesis block."""
+        genesis = {
+            "funded": sorted(to_checksum_address(a) for a in funded),
+            "gas_limit": gas_limit,
+            "nonces": {to_checksum_address(a): int(n) for a, n in (nonces or {}).items()},
+        }
         return cls.from_genesis(genesis)
 
     @classmethod
     def from_genesis(cls, genesis: dict[str, Any]) -> Chain:
         """Re-create the embedded chain of a finished run from its recorded genesis."""
-        return cls(embedded_web3(genesis), embedded=True, genesis=genesis)
+        chain = cls(embedded_web3(genesis), embedded=True, genesis=genesis)
+        if chain.chain_id != EMBEDDED_CHAIN_ID:
+            raise LedgerError(
+                f"the embedded chain's id is {chain.chain_id}, not {EMBEDDED_CHAIN_ID}: "
+                "eth-tester changed; update fedledger.ledger.embedded.EMBEDDED_CHAIN_ID"
+            )
+        return chain
 
     def close(self) -> None:
         self.log.close()
@@ -153,6 +204,47 @@ class Chain:
                 )
                 w3.eth.wait_for_transaction_receipt(h)
         return chain
+
+    @property
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def mine_to(self, block: int, *, round: int | None = None) -> None:
+        """Let the chain reach block number ``block`` (mining empty blocks on the embedded
+        chain or a development node), and log it so that a replay reaches it too."""
+        missing = block - self.block_number
+        if missing <= 0:
+            return
+        if self.embedded:
+            self.w3.provider.ethereum_tester.mine_blocks(missing)  # type: ignore[attr-defined]
+        else:
+            self._mine_node(missing)
+        self.log.append(
+            TxRecord(
+                label=MINE_LABEL,
+                round=round,
+                tx_hash="",
+                raw="",
+                sender="",
+                gas_used=0,
+                block=self.block_number,
+                status=1,
+            )
+        )
+
+    def _mine_node(self, n: int) -> None:
+        """Development nodes mine on request (Hardhat, Anvil: one call for n blocks; others:
+        evm_mine); a production node is waited for."""
+        for method, params in (("hardhat_mine", [hex(n)]), ("anvil_mine", [hex(n)])):
+            resp = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            if "error" not in resp:
+                return
+        target = self.block_number + n
+        for _ in range(n):
+            if "error" in self.w3.provider.make_request("evm_mine", []):  # type: ignore[arg-type]
+                break
+        while self.block_number < target:  # a production chain: wait for its blocks
+            time.sleep(1.0)
 
     # ---------------------------------------------------------------- sending
     def send(
@@ -206,14 +298,21 @@ class Chain:
             )
         return dict(receipt)
 
-    def replay(self, records: Iterable[TxRecord]) -> Iterator[tuple[TxRecord, str]]:
-        """Send recorded raw transactions again, in order; yield each with its new hash.
+    def replay(self, records: Iterable[TxRecord]) -> Iterator[tuple[TxRecord, dict[str, Any]]]:
+        """Send recorded raw transactions again, in order; yield each with its receipt (an
+        empty dict for a mining marker).
 
         Raises LedgerError naming the transaction's label and round when it cannot be sent or
         when its outcome (success or revert) differs from the recorded one.
         """
         for k, rec in enumerate(records):
             where = f"transaction {k} ({rec.label!r}, round {rec.round})"
+            if rec.is_mining:
+                if self.block_number > rec.block:
+                    raise LedgerError(f"replaying {where}: the chain is past block {rec.block}")
+                self.mine_to(rec.block)
+                yield rec, {}
+                continue
             try:
                 h = self.w3.eth.send_raw_transaction(HexBytes(rec.raw))
                 receipt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120)
@@ -224,9 +323,14 @@ class Chain:
                     f"replaying {where}: it {'succeeded' if receipt['status'] else 'reverted'} "
                     f"but the run recorded status {rec.status}"
                 )
+            if int(receipt["gasUsed"]) != rec.gas_used:
+                raise LedgerError(
+                    f"replaying {where}: it used {receipt['gasUsed']} gas, but the run "
+                    f"recorded {rec.gas_used}"
+                )
             new_hash = HexBytes(h).to_0x_hex()
             if new_hash != rec.tx_hash:
                 raise LedgerError(
                     f"replaying {where}: hash {new_hash} differs from the recorded {rec.tx_hash}"
                 )
-            yield rec, new_hash
+            yield rec, dict(receipt)

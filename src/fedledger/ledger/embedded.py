@@ -11,6 +11,7 @@ from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 
 OPERATOR_FUNDS = 10**6 * 10**18
+EMBEDDED_CHAIN_ID = 131277322940537  # eth-tester's py-evm chain id (checked by Chain)
 GENESIS_TIMESTAMP = 1_700_000_000
 
 
@@ -21,8 +22,14 @@ def tester_provider(genesis: dict[str, Any]) -> EthereumTesterProvider:
     params = PyEVMBackend.generate_genesis_params(
         overrides={"gas_limit": int(genesis["gas_limit"]), "timestamp": GENESIS_TIMESTAMP}
     )
+    nonces = genesis.get("nonces", {})
     state = {
-        bytes(HexBytes(a)): {"balance": OPERATOR_FUNDS, "nonce": 0, "code": b"", "storage": {}}
+        bytes(HexBytes(a)): {
+            "balance": OPERATOR_FUNDS,
+            "nonce": int(nonces.get(a, 0)),
+            "code": b"",
+            "storage": {},
+        }
         for a in genesis["funded"]
     }
     backend = PyEVMBackend(genesis_parameters=params, genesis_state=state)

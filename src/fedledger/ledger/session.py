@@ -1,195 +1,269 @@
-"""The engine's side of the ledger: one object per run that deploys the contract, opens rounds,
-signs commitments for clients, posts them, lets left-out clients submit their own, and finalizes.
+"""A run's ledger, played by its parties in protocol order.
 
-Client-side and aggregator-side methods are kept apart (``client_*`` / the rest) so that the
-same calls can run on separate machines later.
+:class:`LedgerSession` starts the chain (embedded, or a node by URL), has the admin deploy the
+contract and register the clients, and then records each round as the parties would:
+
+1. the aggregator opens the round (selected clients, base model);
+2. the aggregator posts the commitments it received (signed by the clients, in ascending
+   client order);
+3. every client reads the posted batch: one whose commitment is missing submits its own; one
+   that finds a commitment in its name that it did not sign proves it (``proveBadSignature``);
+4. the submission window passes (``submission_window`` blocks);
+5. with a committee: the aggregator names it, each member signs its vote over the round's
+   final commitments digest read from the chain, and the aggregator relays the votes;
+6. the aggregator finalizes (global model, one outcome per commitment, flags).
+
+Each party acts through its own agent holding only its own key: :class:`AggregatorAgent` and
+:class:`ClientAgent`. The session itself holds the admin's key (deployment, registration and
+funding clients' gas).
 """
 
 from __future__ import annotations
 
-import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from fedledger.config import ExperimentConfig
 from fedledger.errors import LedgerError
 from fedledger.ledger.chain import ETHER, Chain, TxLog
-from fedledger.ledger.contract import CommitmentRecord, FedLedgerContract
-from fedledger.ledger.keys import derive_account
-from fedledger.ledger.signing import (
-    SignedCommitment,
-    SignedVote,
+from fedledger.ledger.contract import (
+    CommitmentRecord,
+    FedLedgerContract,
+    LedgerParams,
+    pack_records,
 )
+from fedledger.ledger.deployment import DEPLOYMENT_FILE, TX_FILE, Deployment, contract_address
+from fedledger.ledger.embedded import EMBEDDED_CHAIN_ID
+from fedledger.ledger.keys import PartyKeys
+from fedledger.ledger.signing import SignedCommitment, SignedVote, domain_separator, sign_vote
 
-DEPLOYMENT_FILE = "deployment.json"
-TX_FILE = "transactions.jsonl"
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What an auditor needs to find and replay the run's ledger (``ledger/deployment.json``)."""
-
-    contract: str
-    chain_id: int
-    embedded: bool
-    url: str
-    genesis: dict[str, Any] | None
-    deployer: str
-    aggregator: str
-    clients: list[str]
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=1, sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> Deployment:
-        return cls(**json.loads(path.read_text()))
+__all__ = ["DEPLOYMENT_FILE", "TX_FILE", "LedgerSession", "RoundPlan", "planned_domain"]
 
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """Everything the aggregator decided in a round, to be written to the ledger."""
+    """Everything the parties decided in a round, to be written to the ledger."""
 
     round: int
     base_model_hash: bytes
-    selected: list[int]
-    batch: list[SignedCommitment]  # posted by the aggregator
-    left_out: list[tuple[int, SignedCommitment]]  # (client, commitment) it did not post
+    selected: list[int]  # registration indices, ascending
+    batch: list[SignedCommitment]  # what the aggregator posts, ascending client order
+    left_out: list[tuple[int, SignedCommitment]]  # clients it did not post; they submit their own
     order: list[int]  # clients in on-chain commitment order = aggregation order
-    outcomes: list[int]  # per commitment in that order: 0 used, else a RejectReason
-    flagged: list[int]
+    outcomes: list[int]  # per commitment in that order: 0 used, else a rejection code
+    flagged: list[int]  # registration indices, ascending
     global_model_hash: bytes
     committee: list[int] = field(default_factory=list)
-    votes: list[SignedVote] = field(default_factory=list)
+    votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
 
 
-class LedgerSession:
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        *,
-        run_dir: Path,
-        initial_model_hash: bytes,
-    ) -> None:
-        seed, n = cfg.seed, cfg.federation.num_clients
-        self.deployer = derive_account(seed=seed, role="deployer")
-        self.aggregator = derive_account(seed=seed, role="aggregator")
-        self.clients: list[LocalAccount] = [
-            derive_account(seed=seed, role="client", index=i) for i in range(n)
-        ]
-        operators = [self.deployer.address, self.aggregator.address]
-        if cfg.ledger.url:
-            self.chain = Chain.from_url(cfg.ledger.url, fund=operators)
-        else:
-            self.chain = Chain.embedded_chain(funded=operators)
-        ledger_dir = run_dir / "ledger"
-        ledger_dir.mkdir(parents=True, exist_ok=True)
-        self.chain.log = TxLog(ledger_dir / TX_FILE)
-        self.contract = FedLedgerContract.deploy(
-            self.chain,
-            deployer=self.deployer,
-            aggregator=self.aggregator.address,
-            config_hash=cfg.digest(),
-            initial_model_hash=initial_model_hash,
-        )
-        self.contract.register_clients(self.deployer, [c.address for c in self.clients])
-        self.deployment = Deployment(
-            contract=self.contract.address,
-            chain_id=self.chain.chain_id,
-            embedded=self.chain.embedded,
-            url=cfg.ledger.url,
-            genesis=self.chain.genesis,
-            deployer=self.deployer.address,
-            aggregator=self.aggregator.address,
-            clients=[c.address for c in self.clients],
-        )
-        self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
-        self._funded: set[str] = set()
-        self._index: dict[str, int] = {c.address: i for i, c in enumerate(self.clients)}
+def planned_domain(*, admin: str, nonce: int) -> tuple[str, bytes]:
+    """(contract address, EIP-712 domain) of an embedded-chain deployment by ``admin`` at
+    ``nonce``: known before the chain exists, so that clients can sign round 0 while the
+    ledger process is still deploying."""
+    address = contract_address(admin, nonce)
+    return address, domain_separator(chain_id=EMBEDDED_CHAIN_ID, contract=address)
 
-    # ---------------------------------------------------------------- aggregator side
-    def open_round(self, round: int, *, base_model_hash: bytes, selected: list[int]) -> None:
+
+class AggregatorAgent:
+    """The aggregator's transactions; it holds the aggregator's key and nobody else's."""
+
+    def __init__(self, contract: FedLedgerContract, account: LocalAccount) -> None:
+        self.contract = contract
+        self.account = account
+
+    def open_round(self, plan: RoundPlan) -> int:
+        """Returns the block the round opened in."""
         self.contract.open_round(
-            self.aggregator,
-            round=round,
-            base_model_hash=base_model_hash,
-            selected=[self.clients[i].address for i in selected],
+            self.account,
+            round=plan.round,
+            base_model_hash=plan.base_model_hash,
+            selected=plan.selected,
         )
+        return self.contract.chain.block_number
 
-    def post(self, round: int, signed: list[SignedCommitment]) -> list[CommitmentRecord]:
-        return self.contract.post_commitments(self.aggregator, round=round, signed=signed)
+    def post(self, round: int, batch: Sequence[SignedCommitment]) -> list[CommitmentRecord]:
+        """The round's batch, posted right after opening (so it starts at batch 0, index 0)."""
+        return self.contract.post_commitments(self.account, round=round, signed=batch, first=(0, 0))
 
-    def finalize(
-        self, round: int, *, global_model_hash: bytes, outcomes: list[int], flagged: list[int]
-    ) -> None:
+    def select_committee(self, round: int, members: Sequence[int]) -> None:
+        self.contract.select_committee(self.account, round=round, members=members)
+
+    def relay_votes(self, round: int, votes: Sequence[SignedVote]) -> None:
+        self.contract.post_votes(self.account, round=round, votes=votes)
+
+    def finalize(self, plan: RoundPlan) -> None:
         self.contract.finalize_round(
-            self.aggregator,
-            round=round,
-            global_model_hash=global_model_hash,
-            outcomes=outcomes,
-            flagged=[self.clients[i].address for i in flagged],
-        )
-
-    def record_round(self, plan: RoundPlan) -> tuple[int, int]:
-        """One round's ledger work, in order: open, post, left-out clients submit, finalize.
-
-        Returns (transactions, gas) it took. The on-chain order of the commitments must be the
-        order the aggregator aggregated in (``plan.order``), or the audit could not recompute it.
-        """
-        tx0, gas0 = self.tx_count, self.gas_used
-        self.open_round(plan.round, base_model_hash=plan.base_model_hash, selected=plan.selected)
-        records = self.post(plan.round, plan.batch)
-        posted = {r.client for r in records}
-        for cid, signed in plan.left_out:  # each client checks that its commitment made it
-            if self.clients[cid].address not in posted:
-                records.append(self.client_submit(cid, signed))
-        actual = [self._index[r.client] for r in records]
-        if actual != plan.order:
-            raise LedgerError(
-                f"round {plan.round}: commitments were recorded in the order {actual}, "
-                f"but the aggregator aggregated in the order {plan.order}"
-            )
-        if plan.committee:
-            self.contract.select_committee(
-                self.aggregator,
-                round=plan.round,
-                members=[self.clients[m].address for m in plan.committee],
-            )
-            self.contract.post_votes(self.aggregator, round=plan.round, votes=plan.votes)
-        self.finalize(
-            plan.round,
+            self.account,
+            round=plan.round,
             global_model_hash=plan.global_model_hash,
             outcomes=plan.outcomes,
             flagged=plan.flagged,
         )
-        return self.tx_count - tx0, self.gas_used - gas0
 
-    # ---------------------------------------------------------------- client side
-    def client_submit(self, client: int, signed: SignedCommitment) -> CommitmentRecord:
-        """A client whose commitment the aggregator left out records it itself."""
-        acct = self.clients[client]
-        if acct.address not in self._funded:
-            self.chain.send(
-                self.deployer,
-                {"to": acct.address, "value": ETHER, "data": b""},
-                gas=21_000,
-                label="fundClient",
-            )
-            self._funded.add(acct.address)
-        return self.contract.submit_commitment(
-            acct,
-            round=signed.commitment.round,
-            update_hash=signed.commitment.update_hash,
-            num_samples=signed.commitment.num_samples,
+
+class ClientAgent:
+    """One client's view of the chain and its own transactions, with its own key."""
+
+    def __init__(self, contract: FedLedgerContract, account: LocalAccount, index: int) -> None:
+        self.contract = contract
+        self.account = account
+        self.index = index
+
+    def check_posted(
+        self,
+        rec: CommitmentRecord,
+        posted: Sequence[CommitmentRecord],
+        own: SignedCommitment | None,
+    ) -> CommitmentRecord:
+        """Check the posted commitment ``rec`` in this client's name: returns it if it is
+        exactly what the client signed; proves a forgery (and raises) otherwise."""
+        if own is not None and (
+            rec.update_hash,
+            rec.num_samples,
+            rec.r,
+            rec.vs,
+        ) == (own.commitment.update_hash, own.commitment.num_samples, own.r, own.vs):
+            return rec
+        batch = [p for p in posted if p.batch == rec.batch]
+        self.contract.prove_bad_signature(
+            self.account,
+            round=rec.round,
+            batch=rec.batch,
+            position=rec.position,
+            packed=pack_records(batch, {c: i for i, c in enumerate(self.contract.clients)}),
+            client=self.account.address,
+        )
+        raise LedgerError(
+            f"round {rec.round}: client {self.index} found a commitment in its name that it did "
+            "not sign; it proved the forgery on-chain and the ledger is halted"
         )
 
-    # ---------------------------------------------------------------- accounting
+    def submit(self, signed: SignedCommitment) -> CommitmentRecord:
+        c = signed.commitment
+        return self.contract.submit_commitment(
+            self.account, round=c.round, update_hash=c.update_hash, num_samples=c.num_samples
+        )
+
+    def vote(self, round: int, accept: list[int]) -> SignedVote:
+        """Sign a vote over the round's final commitments digest, as read from the chain."""
+        digest = self.contract.round_info(round)["commitments_digest"]
+        return sign_vote(
+            round=round,
+            commitments_digest=digest,
+            accept=bytes(accept),
+            account=self.account,
+            domain=self.contract.domain,
+        )
+
+
+class LedgerSession:
+    """Deploys the run's contract and records its rounds (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        keys: PartyKeys,
+        params: LedgerParams,
+        url: str,
+        ledger_dir: Path,
+        deploy_nonce: int | None = None,
+    ) -> None:
+        """``deploy_nonce``: the admin's starting nonce on a fresh embedded chain (random when
+        None), which makes the contract address unique to the run."""
+        self.keys = keys
+        self.admin = keys.admin
+        operators = [keys.admin.address, keys.aggregator.address]
+        if url:
+            self.chain = Chain.from_url(url, fund=operators)
+        else:
+            nonce = secrets.randbits(40) if deploy_nonce is None else deploy_nonce
+            self.chain = Chain.embedded_chain(funded=operators, nonces={keys.admin.address: nonce})
+        ledger_dir.mkdir(parents=True, exist_ok=True)
+        self.chain.log = TxLog(ledger_dir / TX_FILE)
+        self.contract = FedLedgerContract.deploy(self.chain, admin=keys.admin, params=params)
+        self.params = params
+        self.contract.register_clients(keys.admin, keys.client_addresses)
+        self.aggregator = AggregatorAgent(self.contract, keys.aggregator)
+        self.clients = [ClientAgent(self.contract, a, i) for i, a in enumerate(keys.clients)]
+        self._index: dict[str, int] = {a.address: i for i, a in enumerate(keys.clients)}
+        self.deployment = Deployment(
+            contract=self.contract.address,
+            chain_id=self.chain.chain_id,
+            embedded=self.chain.embedded,
+            url=url,
+            genesis=self.chain.genesis,
+            admin=keys.admin.address,
+            aggregator=keys.aggregator.address,
+            clients=keys.client_addresses,
+            keys=keys.kind,
+        )
+        self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
+        self._funded: set[str] = set()
+
+    def record_round(self, plan: RoundPlan) -> tuple[int, int]:
+        """One round's ledger work, in protocol order; returns its (transactions, gas).
+
+        The on-chain order of the commitments must be the order the aggregator aggregated in
+        (``plan.order``), or the audit could not recompute the round."""
+        tx0, gas0 = self.tx_count, self.gas_used
+        rnd = plan.round
+        last = self.aggregator.open_round(plan)
+        records = self.aggregator.post(rnd, plan.batch) if plan.batch else []
+        if plan.batch:
+            last = self.chain.block_number
+        own: dict[str, SignedCommitment] = {
+            self.keys.clients[c].address: s for c, s in plan.left_out
+        }
+        for s in plan.batch:
+            own[s.client] = s
+        by_client = {r.client: r for r in records}
+        for rec in records:  # every client in the batch checks its entry
+            self.clients[self._index[rec.client]].check_posted(rec, records, own.get(rec.client))
+        for cid, signed in plan.left_out:
+            if self.clients[cid].account.address not in by_client:
+                self._fund(cid, round=rnd)
+                records.append(self.clients[cid].submit(signed))
+        actual = [self._index[r.client] for r in records]
+        if actual != plan.order:
+            raise LedgerError(
+                f"round {rnd}: commitments were recorded in the order {actual}, "
+                f"but the aggregator aggregated in the order {plan.order}"
+            )
+        self.chain.mine_to(last + self.params.submission_window, round=rnd)
+        if plan.committee:
+            self.aggregator.select_committee(rnd, plan.committee)
+            votes = [
+                self.clients[m].vote(rnd, v)
+                for m, v in zip(plan.committee, plan.votes, strict=True)
+            ]
+            self.aggregator.relay_votes(rnd, votes)
+        self.aggregator.finalize(plan)
+        return self.tx_count - tx0, self.gas_used - gas0
+
+    def current_model_hash(self) -> bytes:
+        return self.contract.current_model_hash()
+
+    def _fund(self, client: int, *, round: int) -> None:
+        """The requester pays a client's gas for its own submission."""
+        address = self.keys.clients[client].address
+        if address in self._funded:
+            return
+        self.chain.send(
+            self.admin,
+            {"to": address, "value": ETHER, "data": b""},
+            gas=21_000,
+            label="fundClient",
+            round=round,
+        )
+        self._funded.add(address)
+
     @property
     def tx_count(self) -> int:
-        return len(self.chain.log)
+        return self.chain.log.tx_count
 
     @property
     def gas_used(self) -> int:

@@ -62,18 +62,26 @@ class BlobStore:
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.db_path)
+            # WAL: a commit appends to the log without waiting for the disk; a crash can lose
+            # the last transaction but never corrupts the store
+            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL)"
             )
             self._db.commit()
         self._in_batch = False
+        self._queue: list[tuple[str, bytes]] = []
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data`` under its SHA-256 (hex), which is returned; storing twice is a no-op."""
-        digest = sha256_hex(data)
-        self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
-        if not self._in_batch:
+    def put_bytes(self, data: bytes, *, digest: str | None = None) -> str:
+        """Store ``data`` under its SHA-256 (hex), which is returned; storing twice is a no-op.
+        Inside :meth:`begin`/:meth:`commit` the writes are queued and inserted at the commit.
+        ``digest``: the SHA-256 when the caller has just computed it (it is trusted)."""
+        digest = digest or sha256_hex(data)
+        if self._in_batch:
+            self._queue.append((digest, data))
+        else:
+            self._db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
             self._db.commit()
         return digest
 
@@ -87,21 +95,49 @@ class BlobStore:
         """Group puts into one transaction (committed at the end, rolled back on an error)."""
         self._in_batch = True
         try:
-            with self._db:
-                yield
+            yield
+            self.commit()
+        except BaseException:
+            self._queue = []
+            self._db.rollback()
+            raise
         finally:
             self._in_batch = False
+
+    def check_readable(self) -> None:
+        """A StoreError unless the database can be read (a truncated or overwritten file)."""
+        try:
+            self._db.execute("SELECT count(*) FROM blobs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the blob store {self.db_path} cannot be read: {exc}") from None
+
+    def begin(self) -> None:
+        """Hold puts in one transaction until :meth:`commit` (the streaming form of batch)."""
+        self._in_batch = True
+
+    def commit(self) -> None:
+        if self._queue:
+            self._db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", self._queue)
+            self._queue = []
+        self._db.commit()
+        self._in_batch = False
 
     def __contains__(self, digest: object) -> bool:
         if not isinstance(digest, str):
             return False
-        row = self._db.execute("SELECT 1 FROM blobs WHERE digest = ?", (_norm(digest),))
-        return row.fetchone() is not None
+        try:
+            row = self._db.execute("SELECT 1 FROM blobs WHERE digest = ?", (_norm(digest),))
+            return row.fetchone() is not None
+        except sqlite3.DatabaseError:
+            return False
 
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking that they still hash to ``digest``."""
         d = _norm(digest)
-        row = self._db.execute("SELECT data FROM blobs WHERE digest = ?", (d,)).fetchone()
+        try:
+            row = self._db.execute("SELECT data FROM blobs WHERE digest = ?", (d,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the blob store {self.db_path} cannot be read: {exc}") from None
         if row is None:
             raise StoreError(f"blob {d} is missing from {self.db_path}")
         data = bytes(row[0])

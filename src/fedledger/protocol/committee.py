@@ -1,6 +1,7 @@
 """Committee validation, as in BFLC (Li et al., IEEE Network 2021) and VBFL (Chen et al. 2021).
 
-Each round a seeded committee, drawn from the clients that do not train this round, scores
+Each round a seeded committee (fedledger.protocol.selection.select_committee), drawn from the
+clients that do not train this round, scores
 every candidate update on the members' own data: member m accepts update i when the loss of
 (global + update_i) on m's data is at most (1 + tolerance) times the median over candidates.
 A malicious member (one of the adversary's clients) votes the other way: it accepts the
@@ -11,23 +12,10 @@ members changes nothing.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from fedledger.models import set_flat_params
-
-
-def select_committee(
-    *, seed: int, round: int, num_clients: int, size: int, trainers: list[int]
-) -> list[int]:
-    """Seeded, rotating committee of ``size`` members, preferring clients not training now."""
-    rng = np.random.default_rng([seed, round, 0xC0111])
-    others = [c for c in range(num_clients) if c not in set(trainers)]
-    pool = others if len(others) >= size else list(range(num_clients))
-    return sorted(
-        int(pool[i]) for i in rng.choice(len(pool), size=min(size, len(pool)), replace=False)
-    )
 
 
 @torch.no_grad()
@@ -68,3 +56,23 @@ def tally(votes: list[list[int]]) -> list[int]:
 def accepted(counts: list[int], *, committee_size: int) -> list[bool]:
     """Majority rule, as the contract applies it: more than half of the committee."""
     return [2 * c > committee_size for c in counts]
+
+
+def member_vote(
+    model: torch.nn.Module,
+    params: torch.Tensor,
+    tensors: list[torch.Tensor | None],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    tolerance: float,
+) -> list[int]:
+    """An honest member's vote on every commitment of a round (0 for those that failed the
+    checks): ``tensors[i]`` is commitment i's checked update or None."""
+    cand = [i for i, t in enumerate(tensors) if t is not None]
+    vote = [0] * len(tensors)
+    if cand:
+        losses = candidate_losses(model, params, torch.stack([tensors[i] for i in cand]), x, y)  # type: ignore[misc]
+        for i, v in zip(cand, honest_votes(losses, tolerance=tolerance), strict=True):
+            vote[i] = v
+    return vote

@@ -75,14 +75,20 @@ class NetworkAnnotator:
 
 
 def choose_clients(
-    cfg: ExperimentConfig, rnd: int, flag_counts: list[int], network: NetworkAnnotator | None
+    cfg: ExperimentConfig,
+    rnd: int,
+    flag_counts: list[int],
+    network: NetworkAnnotator | None,
+    *,
+    seed: int,
 ) -> list[int]:
     """The round's selection: the network policy when a [network] is configured, otherwise the
-    seeded uniform sampler; repeat offenders are never eligible. The auditor calls this too."""
+    uniform sampler on the round's selection ``seed``; repeat offenders are never eligible.
+    The auditor calls this too."""
     eligible = eligible_clients(flag_counts, cfg.reputation.max_flags)
     f = cfg.federation
     if network is not None:
         return network.select(rnd, f.per_round, eligible)
     return select_clients(
-        seed=cfg.seed, round=rnd, num_clients=f.num_clients, k=f.per_round, eligible=eligible
+        seed=seed, round=rnd, num_clients=f.num_clients, k=f.per_round, eligible=eligible
     )

@@ -1,0 +1,268 @@
+"""The clients' devices and the aggregator's inbox, simulated in one worker process.
+
+In a deployment every client encodes, hashes and signs its own update on its own device, in
+parallel, and uploads the blob to the store; the aggregator checks each blob's hash and each
+commitment's signature on receipt, before it aggregates. Here those steps run in a forked
+worker beside the trainer, in that order and through two separate code paths:
+
+* the client side (:func:`fedledger.protocol.client.commit_update`), with that client's key;
+* the aggregator side (:func:`fedledger.protocol.aggregator.verify_receipt`), which gets the
+  blob, the signed commitment and the client's *address*: no key.
+
+The trainer streams each update down as soon as it is final (while it trains the next client)
+and, at the end of the round, collects one :class:`Receipt` per client before it aggregates.
+Dense updates go through a shared-memory slot per client of the round (the pipe only carries
+a short notice), so the trainer never blocks on a full pipe while the worker is busy.
+Blobs go to the content-addressed store (the store operator's role). The pipe joins this
+program to its own child, no trust boundary: updates travel as raw float32 bytes or blob
+bytes, receipts as plain tuples, never pickled tensors.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from eth_account.signers.local import LocalAccount
+
+from fedledger.errors import LedgerError
+from fedledger.ledger.signing import Commitment, SignedCommitment
+from fedledger.ledger.store import BlobStore
+from fedledger.protocol.aggregator import verify_receipt
+from fedledger.protocol.blobs import update_blob
+from fedledger.protocol.client import commit_update
+
+MAX_SHARED = 1 << 30  # bytes of update slots shared with the worker (beyond: the pipe)
+
+# (round, client, blob, signed) -> (blob or None, signed): what the network delivers instead
+TamperHook = Callable[[int, int, bytes, SignedCommitment], "tuple[bytes | None, SignedCommitment]"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the aggregator received from one client, and its receipt check's verdict."""
+
+    signed: SignedCommitment
+    verdict: int  # fedledger.protocol.outcomes: USED, BAD_SIGNATURE, BLOB_MISSING, HASH_MISMATCH
+    detail: str
+    blob: bytes | None  # the delivered blob when it differs from the one the client made
+
+
+NICE = 10
+
+
+def _background() -> None:
+    """Lower this helper's priority so that it yields the core to the trainer (a helper that
+    wakes up must not preempt training; it catches up while the trainer waits)."""
+    try:
+        os.nice(NICE)
+    except OSError:  # not permitted here: run at normal priority
+        pass
+
+
+def _serve(
+    conn: Connection,
+    clients: tuple[LocalAccount, ...],
+    store_dir: Path,
+    domain: bytes,
+    slots: np.ndarray | None,
+    tamper: TamperHook | None,
+) -> None:
+    torch.set_num_threads(1)
+    _background()
+    addresses = [c.address for c in clients]
+    try:
+        store = BlobStore(store_dir)
+    except Exception as exc:  # reported to the parent as text
+        conn.send(("error", type(exc).__name__, str(exc)))
+        return
+    rnd, base = -1, b""
+    receipts: dict[int, tuple[Any, ...]] = {}
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            kind = msg[0]
+            if kind == "round":
+                _, rnd, base = msg
+                receipts = {}
+                store.begin()
+            elif kind == "update":
+                _, cid, num_samples, slot = msg
+                update: np.ndarray | bytes = (
+                    conn.recv_bytes() if slot < 0 or slots is None else slots[slot]
+                )
+                # the client's device: encode, hash, sign with its own key, upload
+                blob, signed = commit_update(
+                    update,
+                    round=rnd,
+                    base_model_hash=base,
+                    num_samples=num_samples,
+                    account=clients[cid],
+                    domain=domain,
+                )
+                delivered: bytes | None = blob
+                if tamper is not None:
+                    delivered, signed = tamper(rnd, cid, blob, signed)
+                if delivered is not None:
+                    known = signed.commitment.update_hash.hex() if delivered is blob else None
+                    store.put_bytes(delivered, digest=known)
+                # the aggregator's inbox: check before anything is aggregated
+                verdict, detail = verify_receipt(
+                    delivered,
+                    signed,
+                    client=addresses[cid],
+                    round=rnd,
+                    base_model_hash=base,
+                    domain=domain,
+                )
+                receipts[cid] = (
+                    _signed_tuple(signed),
+                    verdict,
+                    detail,
+                    delivered if delivered is not blob else None,
+                )
+            elif kind == "finish":
+                store.commit()
+                conn.send(("ok", receipts))
+            elif kind == "global":  # the aggregator uploads the new global model
+                store.begin()
+                store.put_bytes(msg[1])
+            else:  # "close"
+                store.commit()
+                break
+    except Exception as exc:  # reported to the parent as text
+        conn.send(("error", type(exc).__name__, str(exc)))
+        return
+    finally:
+        store.close()
+    conn.send(("ok", None))
+
+
+def _signed_tuple(s: SignedCommitment) -> tuple[Any, ...]:
+    c = s.commitment
+    return (c.round, c.base_model_hash, c.update_hash, c.num_samples, s.client, s.r, s.vs)
+
+
+def _signed_from(t: tuple[Any, ...]) -> SignedCommitment:
+    rnd, base, h, n, client, r, vs = t
+    return SignedCommitment(
+        commitment=Commitment(round=rnd, base_model_hash=base, update_hash=h, num_samples=n),
+        client=client,
+        r=r,
+        vs=vs,
+    )
+
+
+class Devices:
+    """Parent-side handle of the worker; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clients: tuple[LocalAccount, ...],
+        store_dir: Path,
+        domain: bytes,
+        dim: int,
+        tamper: TamperHook | None = None,
+        max_clients: int,
+    ) -> None:
+        """``max_clients``: the most updates a round hands over (one shared slot each)."""
+        ctx = mp.get_context("fork")  # spawn would re-import the user's __main__
+        self._conn, child = ctx.Pipe()
+        size = max_clients * dim * 4
+        self._shm = (
+            shared_memory.SharedMemory(create=True, size=size) if 0 < size <= MAX_SHARED else None
+        )
+        self._slots = (
+            np.ndarray((max_clients, dim), dtype=np.float32, buffer=self._shm.buf)
+            if self._shm is not None
+            else None
+        )
+        self._proc = ctx.Process(
+            target=_serve,
+            args=(child, clients, store_dir, domain, self._slots, tamper),
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self.dim = dim
+        self._next_slot = 0
+
+    def start_round(self, rnd: int, base_model_hash: bytes) -> None:
+        self._next_slot = 0
+        self._send(("round", rnd, base_model_hash))
+
+    def send_update(self, cid: int, update: torch.Tensor | bytes, num_samples: int) -> None:
+        """Hand one client's final update to its device (returns at once)."""
+        if isinstance(update, bytes):
+            self._send(("update", cid, num_samples, -1), payload=update)
+        elif (
+            update.dtype == torch.float32
+            and tuple(update.shape) == (self.dim,)
+            and self._slots is not None
+            and self._next_slot < len(self._slots)
+        ):
+            self._slots[self._next_slot] = update.numpy()
+            self._send(("update", cid, num_samples, self._next_slot))
+            self._next_slot += 1
+        else:  # a malformed tensor: the client sends what safetensors makes of it
+            self._send(("update", cid, num_samples, -1), payload=update_blob(update))
+
+    def finish_round(self) -> dict[int, Receipt]:
+        """Every client's receipt for the round (blocks until the last one is checked)."""
+        self._send(("finish",))
+        raw = self._recv()
+        return {
+            cid: Receipt(signed=_signed_from(t[0]), verdict=t[1], detail=t[2], blob=t[3])
+            for cid, t in raw.items()
+        }
+
+    def store_global(self, blob: bytes) -> None:
+        self._send(("global", blob))
+
+    def close(self) -> None:
+        try:
+            if self._proc.is_alive():
+                self._send(("close",))
+                self._recv()
+        except (LedgerError, OSError):
+            self._proc.terminate()
+        finally:
+            self._proc.join(timeout=30)
+            self._conn.close()
+            if self._shm is not None:
+                self._slots = None
+                self._shm.close()
+                self._shm.unlink()
+
+    def _send(self, msg: tuple[Any, ...], *, payload: bytes | None = None) -> None:
+        try:
+            self._conn.send(msg)
+            if payload is not None:
+                self._conn.send_bytes(payload)
+        except OSError:
+            raise LedgerError(
+                f"the devices worker exited unexpectedly (exit code {self._proc.exitcode})"
+            ) from None
+
+    def _recv(self) -> Any:
+        try:
+            msg = self._conn.recv()
+        except EOFError:
+            raise LedgerError(
+                f"the devices worker exited unexpectedly (exit code {self._proc.exitcode})"
+            ) from None
+        if msg[0] == "error":
+            raise LedgerError(f"devices worker: {msg[1]}: {msg[2]}")
+        return msg[1]
