@@ -36,3 +36,60 @@ def test_end_to_end_on_hardhat_matches_the_embedded_chain(hardhat_url: str, tmp_
     flip_blob_byte(tmp_path / "node" / "store", final, index=-1)
     report = audit_run(tmp_path / "node", url=hardhat_url)
     assert not report.ok and report.problems[0].startswith("round 2: global model blob")
+
+
+def _hardhat_fed(url: str, seed: int):  # noqa: ANN202
+    from ledger_fixtures import make_fed
+
+    from fedledger.ledger.chain import Chain
+    from fedledger.ledger.keys import derive_account
+
+    roles = [derive_account(seed=seed, role=r) for r in ("deployer", "aggregator", "outsider")]
+    # reverted transactions are mined on Hardhat (a block each): a window with room for them
+    return make_fed(
+        seed=seed, window=10, chain=Chain.from_url(url, fund=[a.address for a in roles])
+    )
+
+
+def test_contract_attacks_are_refused_with_the_same_decoded_errors_on_hardhat(
+    hardhat_url: str,
+) -> None:
+    """A representative subset of tests/adversarial on a JSON-RPC node: Hardhat reports
+    FedLedger's custom errors as "unrecognized", fedledger decodes them the same way as on the
+    embedded chain."""
+    import dataclasses
+
+    from fedledger.errors import LedgerError
+
+    fed = _hardhat_fed(hardhat_url, seed=41)
+    fed.open([0, 1, 2])
+    with pytest.raises(LedgerError, match=r"FedLedgerNotSelected\(round=0, client=3\)"):
+        fed.post([3])
+    with pytest.raises(LedgerError, match=r"AccessControlUnauthorizedAccount\(account="):
+        fed.contract.finalize_round(
+            fed.outsider, round=0, global_model_hash=b"\1" * 32, outcomes=[], flagged=[]
+        )
+    recs = fed.post([0, 1])
+    with pytest.raises(LedgerError, match=r"FedLedgerWindowOpen\(round=0, windowEnd="):
+        fed.finalize()
+    with pytest.raises(LedgerError, match=r"FedLedgerDuplicateCommitment\(round=0, client=1\)"):
+        fed.contract.submit_commitment(
+            fed.clients[1], round=0, update_hash=b"\2" * 32, num_samples=1
+        )
+    # a forged signature: proven by an outsider, the ledger halts
+    bad = dataclasses.replace(fed.signed(2), r=recs[0].r, vs=recs[0].vs)
+    (forged,) = fed.contract.post_commitments(fed.aggregator, round=0, signed=[bad])
+    from fedledger.ledger.contract import pack_records
+
+    fed.contract.prove_bad_signature(
+        fed.outsider,
+        round=0,
+        batch=forged.batch,
+        position=0,
+        packed=pack_records([forged], {fed.addr(2): 2}),
+        client=fed.addr(2),
+    )
+    assert fed.contract.halted_by() == 0
+    fed.close_window()
+    with pytest.raises(LedgerError, match=r"FedLedgerHalted\(fraudulentRound=0\)"):
+        fed.finalize()

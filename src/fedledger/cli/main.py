@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fedledger.errors import FedLedgerError
 
@@ -20,7 +21,9 @@ console = Console(stderr=True)
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 
@@ -64,17 +67,81 @@ def audit(
     url: Annotated[
         str | None, typer.Option(help="read the ledger from this live JSON-RPC node")
     ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="print the report as JSON on stdout")
+    ] = False,
 ) -> None:
-    """Replay the ledger and check every signature, blob and aggregation. Exit 0 if consistent."""
+    """Replay the ledger and check every signature, blob, aggregation and output. Exit 0 if
+    consistent, 1 if not."""
     from fedledger.audit import audit_run
 
     try:
         report = audit_run(run_dir, url=url)
     except FedLedgerError as exc:
         raise _fail(exc, code=1) from None
-    console.print(report.describe(), highlight=False, soft_wrap=True)
+    if json_:
+        typer.echo(report.to_json())
+    else:
+        console.print(report.describe(), highlight=False, soft_wrap=True, markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Make and inspect the parties' keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    count: Annotated[int, typer.Option(min=1, help="number of client keys")],
+    out: Annotated[Path, typer.Option(help="folder for the keystore files (must not hold them)")],
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="file holding the password (else $FEDLEDGER_KEYSTORE_PASSWORD or a prompt)"
+        ),
+    ] = None,
+    light: Annotated[
+        bool,
+        typer.Option(
+            help="cheap scrypt (n = 4096, like geth --lightkdf): for throw-away test keys"
+        ),
+    ] = False,
+) -> None:
+    """Create fresh keys for an admin, an aggregator and COUNT clients, one encrypted Ethereum
+    keystore file each (admin.json, aggregator.json, client-00000.json, ...). Use them with
+    ledger.keys = "keystore:OUT"."""
+    from fedledger.ledger.keys import (
+        LIGHT_SCRYPT_N,
+        PASSWORD_ENV,
+        STANDARD_SCRYPT_N,
+        KeysError,
+        new_keystore,
+        read_password,
+    )
+
+    try:
+        try:
+            password = read_password(str(password_file) if password_file else None)
+        except KeysError:
+            if password_file is not None:
+                raise
+            password = typer.prompt(
+                f"keystore password (or set {PASSWORD_ENV})",
+                hide_input=True,
+                confirmation_prompt=True,
+            )
+        files = new_keystore(
+            out,
+            count=count,
+            password=password,
+            scrypt_n=LIGHT_SCRYPT_N if light else STANDARD_SCRYPT_N,
+        )
+    except FedLedgerError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"wrote {len(files)} keystore files to {out}/ (admin, aggregator, {count} clients)"
+    )
 
 
 @app.command()

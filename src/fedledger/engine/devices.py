@@ -50,7 +50,8 @@ TamperHook = Callable[[int, int, bytes, SignedCommitment], "tuple[bytes | None, 
 class Receipt:
     """What the aggregator received from one client, and its receipt check's verdict."""
 
-    signed: SignedCommitment
+    signed: SignedCommitment  # the commitment that reached the aggregator
+    sent: SignedCommitment  # the one the client signed (the same, unless the network lied)
     verdict: int  # fedledger.protocol.outcomes: USED, BAD_SIGNATURE, BLOB_MISSING, HASH_MISMATCH
     detail: str
     blob: bytes | None  # the delivered blob when it differs from the one the client made
@@ -112,6 +113,7 @@ def _serve(
                     domain=domain,
                 )
                 delivered: bytes | None = blob
+                sent = signed
                 if tamper is not None:
                     delivered, signed = tamper(rnd, cid, blob, signed)
                 if delivered is not None:
@@ -128,6 +130,7 @@ def _serve(
                 )
                 receipts[cid] = (
                     _signed_tuple(signed),
+                    _signed_tuple(sent),
                     verdict,
                     detail,
                     delivered if delivered is not blob else None,
@@ -224,7 +227,13 @@ class Devices:
         self._send(("finish",))
         raw = self._recv()
         return {
-            cid: Receipt(signed=_signed_from(t[0]), verdict=t[1], detail=t[2], blob=t[3])
+            cid: Receipt(
+                signed=_signed_from(t[0]),
+                sent=_signed_from(t[1]),
+                verdict=t[2],
+                detail=t[3],
+                blob=t[4],
+            )
             for cid, t in raw.items()
         }
 

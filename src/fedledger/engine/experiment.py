@@ -145,6 +145,8 @@ def run_experiment(
                     receive_global(blob, expected_hash=ledger.current_model_hash())
                 seed = seed_int(selection_seed(salt=salt, round=rnd, base_model_hash=base_hash))
                 selected = choose_clients(cfg, rnd, flag_counts, network, seed=seed)
+                if hooks.select is not None:
+                    selected = hooks.select(rnd, selected)
                 participants, net_row = (
                     network.time_round(rnd, selected) if network else (selected, {})
                 )
@@ -184,12 +186,13 @@ def run_experiment(
                 global_hash = bytes.fromhex(sha256_hex(blob))
                 if ledger is not None and devices is not None and receipts is not None:
                     devices.store_global(blob)
+                    batch = [receipts[c].signed for c in ar.posted]
                     ledger.submit(
                         RoundPlan(
                             round=rnd,
                             base_model_hash=base_hash,
                             selected=selected,
-                            batch=[receipts[c].signed for c in ar.posted],
+                            batch=hooks.forge(rnd, batch) if hooks.forge else batch,
                             left_out=[(c, receipts[c].signed) for c in ar.dropped],
                             order=ar.order,
                             outcomes=dec.outcomes,
@@ -197,6 +200,7 @@ def run_experiment(
                             global_model_hash=global_hash,
                             committee=ar.committee,
                             votes=ar.votes,
+                            own={c: r.sent for c, r in receipts.items()},
                         )
                     )
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)

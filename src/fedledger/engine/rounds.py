@@ -15,6 +15,7 @@ from fedledger.attacks.adversary import Adversary
 from fedledger.client.local import local_update
 from fedledger.engine.devices import Receipt, TamperHook
 from fedledger.federation import Federation
+from fedledger.ledger.signing import SignedCommitment
 from fedledger.protocol.committee import accepted, member_vote, tally
 from fedledger.protocol.decide import Received, RoundDecision, check_round, decide_round
 from fedledger.protocol.outcomes import USED, RejectReason
@@ -35,11 +36,15 @@ class Hooks:
     bytes). ``drop_commitment(round, client)``: the aggregator leaves the client's commitment
     out of its batch (the client then submits it itself). ``tamper(round, client, blob,
     signed)``: what reaches the aggregator instead (another blob, None for a lost blob, or
-    another signed commitment)."""
+    another signed commitment). Aggregator misbehaviour: ``select(round, selected)``, the
+    clients it selects instead of the seeded draw; ``forge(round, batch)``, the commitments it
+    posts instead of the ones it received."""
 
     update: UpdateHook | None = None
     drop_commitment: Callable[[int, int], bool] | None = None
     tamper: TamperHook | None = None
+    select: Callable[[int, list[int]], list[int]] | None = None
+    forge: Callable[[int, list[SignedCommitment]], list[SignedCommitment]] | None = None
 
 
 @dataclass

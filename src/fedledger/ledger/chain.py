@@ -275,7 +275,10 @@ class Chain:
             tx_hash = self.w3.eth.send_raw_transaction(raw)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         except (Web3Exception, ValueError) as exc:
-            # eth-tester executes on send and raises on revert; the nonce was not consumed
+            # eth-tester executes on send and raises on a revert without using the nonce; a node
+            # such as Hardhat may mine the reverted transaction: ask it for the nonce next time
+            if not self.embedded:
+                self._nonces.pop(sender, None)
             raise LedgerError(f"transaction {label!r} (round {round}) failed: {exc}") from exc
         self._nonces[sender] += 1
         rec = TxRecord(

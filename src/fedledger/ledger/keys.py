@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ def load_keys(
         return load_keystore(
             Path(spec.removeprefix("keystore:")),
             num_clients=num_clients,
-            password=read_password(password_file),
+            password=lambda: read_password(password_file),
         )
     raise KeysError(f"ledger.keys must be 'simulated' or 'keystore:DIR', got {spec!r}")
 
@@ -126,7 +127,11 @@ def client_file(index: int) -> str:
     return f"client-{index:05d}.json"
 
 
-def load_keystore(folder: Path, *, num_clients: int, password: str) -> PartyKeys:
+def load_keystore(
+    folder: Path, *, num_clients: int, password: str | Callable[[], str]
+) -> PartyKeys:
+    """The parties' accounts from a keystore folder (``password``: or a function giving it,
+    asked only once the files are known to be there)."""
     if not folder.is_dir():
         raise KeysError(
             f"keystore folder {folder} does not exist; make one with "
@@ -142,12 +147,13 @@ def load_keystore(folder: Path, *, num_clients: int, password: str) -> PartyKeys
             f"keystore folder {folder} lacks {shown} (the run needs admin.json, "
             f"aggregator.json and {num_clients} client files)"
         )
+    secret = password() if callable(password) else password
 
     def decrypt(name: str) -> LocalAccount:
         path = folder / name
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            key = Account.decrypt(data, password)
+            key = Account.decrypt(data, secret)
         except json.JSONDecodeError as exc:
             raise KeysError(f"{path} is not a keystore JSON file ({exc})") from None
         except ValueError as exc:  # eth-keyfile: "MAC mismatch" for a wrong password

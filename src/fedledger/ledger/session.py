@@ -58,6 +58,7 @@ class RoundPlan:
     global_model_hash: bytes
     committee: list[int] = field(default_factory=list)
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
+    own: dict[int, SignedCommitment] = field(default_factory=dict)  # what each client signed
 
 
 def planned_domain(*, admin: str, nonce: int) -> tuple[str, bytes]:
@@ -113,21 +114,17 @@ class ClientAgent:
         self.account = account
         self.index = index
 
-    def check_posted(
-        self,
-        rec: CommitmentRecord,
-        posted: Sequence[CommitmentRecord],
-        own: SignedCommitment | None,
-    ) -> CommitmentRecord:
-        """Check the posted commitment ``rec`` in this client's name: returns it if it is
-        exactly what the client signed; proves a forgery (and raises) otherwise."""
-        if own is not None and (
-            rec.update_hash,
-            rec.num_samples,
-            rec.r,
-            rec.vs,
-        ) == (own.commitment.update_hash, own.commitment.num_samples, own.r, own.vs):
-            return rec
+    def signed_it(self, rec: CommitmentRecord, own: SignedCommitment | None) -> bool:
+        """Whether the posted commitment ``rec`` in this client's name is exactly what it signed."""
+        return own is not None and (rec.update_hash, rec.num_samples, rec.r, rec.vs) == (
+            own.commitment.update_hash,
+            own.commitment.num_samples,
+            own.r,
+            own.vs,
+        )
+
+    def prove_forgery(self, rec: CommitmentRecord, posted: Sequence[CommitmentRecord]) -> None:
+        """Make the contract check the forged entry's signature (it halts the ledger)."""
         batch = [p for p in posted if p.batch == rec.batch]
         self.contract.prove_bad_signature(
             self.account,
@@ -136,10 +133,6 @@ class ClientAgent:
             position=rec.position,
             packed=pack_records(batch, {c: i for i, c in enumerate(self.contract.clients)}),
             client=self.account.address,
-        )
-        raise LedgerError(
-            f"round {rec.round}: client {self.index} found a commitment in its name that it did "
-            "not sign; it proved the forgery on-chain and the ledger is halted"
         )
 
     def submit(self, signed: SignedCommitment) -> CommitmentRecord:
@@ -215,14 +208,17 @@ class LedgerSession:
         records = self.aggregator.post(rnd, plan.batch) if plan.batch else []
         if plan.batch:
             last = self.chain.block_number
-        own: dict[str, SignedCommitment] = {
-            self.keys.clients[c].address: s for c, s in plan.left_out
-        }
-        for s in plan.batch:
-            own[s.client] = s
+        own = {self.keys.clients[c].address: s for c, s in plan.own.items()}
         by_client = {r.client: r for r in records}
         for rec in records:  # every client in the batch checks its entry
-            self.clients[self._index[rec.client]].check_posted(rec, records, own.get(rec.client))
+            agent = self.clients[self._index[rec.client]]
+            if not agent.signed_it(rec, own.get(rec.client)):
+                self._fund(agent.index, round=rnd)
+                agent.prove_forgery(rec, records)
+                raise LedgerError(
+                    f"round {rnd}: client {agent.index} found a commitment in its name that it "
+                    "did not sign; it proved the forgery on-chain and the ledger is halted"
+                )
         for cid, signed in plan.left_out:
             if self.clients[cid].account.address not in by_client:
                 self._fund(cid, round=rnd)
