@@ -208,7 +208,9 @@ class LedgerSession:
         records = self.aggregator.post(rnd, plan.batch) if plan.batch else []
         if plan.batch:
             last = self.chain.block_number
-        own = {self.keys.clients[c].address: s for c, s in plan.own.items()}
+        own: dict[str, SignedCommitment] = {
+            self.keys.clients[c].address: s for c, s in plan.own.items()
+        }
         by_client = {r.client: r for r in records}
         for rec in records:  # every client in the batch checks its entry
             agent = self.clients[self._index[rec.client]]
