@@ -31,7 +31,7 @@ from fedledger.ledger.signing import SignedCommitment, SignedVote, domain_separa
 # receipts stay below them). No eth_estimateGas round trip: it would execute every
 # transaction twice on the embedded chain.
 GAS_DEPLOY = 6_000_000
-GAS_REGISTER = (60_000, 50_000)  # per client: two storage writes and an event
+GAS_REGISTER = (60_000, 30_000)  # per client: one storage write and an event (~24.5k)
 GAS_OPEN = (260_000, 1_200)  # per selected client; + one bitmap word per 256 indices
 GAS_OPEN_WORD = 25_000
 GAS_POST = (150_000, 10_000)  # per commitment: ecrecover, two bitmap reads, one write
