@@ -118,6 +118,18 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
         emit LedgerCreated(p.configHash, p.initialModelHash, p);
     }
 
+    // ================================================================== roles
+    /// @notice Roles are fixed at deployment: one admin (the deployer) and one aggregator, never
+    /// the same account, never a client. Granting or revoking a role always reverts.
+    function grantRole(bytes32, address) public virtual override {
+        revert FedLedgerRolesFixed();
+    }
+
+    /// @notice See grantRole.
+    function revokeRole(bytes32, address) public virtual override {
+        revert FedLedgerRolesFixed();
+    }
+
     // ================================================================== admin
     /// @notice Admit client keys to the federation; each gets the next registration index.
     /// @param clients Addresses, 20 bytes each, back to back.

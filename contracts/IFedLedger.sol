@@ -95,6 +95,7 @@ interface IFedLedger {
     error FedLedgerBadPosition(uint256 round, uint256 position);
     error FedLedgerSignatureValid(uint256 round, uint256 client);
     error FedLedgerWrongClient(uint256 index, address client);
+    error FedLedgerRolesFixed();
 
     // ------------------------------------------------------------------ events
     /// @notice Emitted once, at deployment.

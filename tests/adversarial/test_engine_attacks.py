@@ -116,6 +116,7 @@ def test_a_modified_contract_with_the_same_events_is_named(
     )
     variant = json.loads((tmp_path / "art/FedLedgerVerified.json").read_text())
     monkeypatch.setattr(contract_module, "load_artifact", lambda name="FedLedger": variant)
+    monkeypatch.setattr(contract_module, "GAS_REGISTER", (60_000, 80_000))  # it stores more
     out = tmp_path / "mod"
     run_experiment(tiny_config(), out=out, progress=False)
     monkeypatch.undo()
