@@ -187,10 +187,13 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
     /// - `round` is the next round and the previous one is finalized or aborted;
     /// - `baseModelHash` is the current global model;
     /// - at most `clientsPerRound` clients, each registered and not excluded.
+    /// @param packed Optionally the round's first batch of commitments, posted as by
+    /// postCommitments in the same transaction (empty: none).
     function openRound(
         uint256 round,
         bytes32 baseModelHash,
-        bytes calldata selected
+        bytes calldata selected,
+        bytes calldata packed
     ) external virtual onlyRole(AGGREGATOR_ROLE) {
         _requireNotHalted();
         if (round != _nextRound) revert FedLedgerRoundOutOfOrder(round, _nextRound);
@@ -208,6 +211,7 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
         r.windowEnd = uint64(block.number) + _submissionWindow;
         r.baseModelHash = baseModelHash;
         emit RoundOpened(round, baseModelHash, selectionSeed(round, baseModelHash), selected);
+        if (packed.length != 0) _post(round, r, packed);
     }
 
     /// @notice Post a batch of client-signed commitments; the submission window then closes
@@ -227,15 +231,19 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
         _requireNotHalted();
         Round storage r = _requireOpen(round);
         _requireWindowOpen(round, r);
+        _post(round, r, packed);
+    }
+
+    function _post(uint256 round, Round storage r, bytes calldata packed) internal {
         uint256 n = _countPacked(packed, PACKED_COMMITMENT_SIZE);
         _admitBatch(round, packed);
         _checkBatchSignatures(round, packed);
-        bytes32 batchHash = keccak256(packed);
-        _batchHash[round][r.numBatches] = batchHash;
+        bytes32 h = keccak256(packed);
+        _batchHash[round][r.numBatches] = h;
         r.numBatches += 1;
         uint256 first = r.numCommitments;
         r.numCommitments = uint32(first + n);
-        r.commitmentsDigest = keccak256(abi.encodePacked(r.commitmentsDigest, batchHash));
+        r.commitmentsDigest = keccak256(abi.encodePacked(r.commitmentsDigest, h));
         r.windowEnd = uint64(block.number) + _submissionWindow;
         emit CommitmentsPosted(round, first, packed, r.windowEnd);
     }

@@ -64,7 +64,7 @@ def test_a_posted_commitment_with_an_all_zero_signature_is_an_audit_error(run: P
         e[SIG] = bytes(64)
         return {**args, "packed": _replace_entry(args["packed"], 1, bytes(e))}
 
-    forge_log(run, only("postCommitments", 0, zero))
+    forge_log(run, only("openRound", 0, zero))
     errs = _errors(run, "signature")
     assert errs and errs[0].startswith("round 0, client 1 (") and "an invalid signature" in errs[0]
 
@@ -77,7 +77,7 @@ def test_a_commitment_signed_by_another_key_is_an_audit_error(run: Path) -> None
         e1[SIG] = e2[SIG]
         return {**args, "packed": _replace_entry(args["packed"], 1, bytes(e1))}
 
-    forge_log(run, only("postCommitments", 1, swap))
+    forge_log(run, only("openRound", 1, swap))
     errs = _errors(run, "signature")
     assert errs and errs[0].startswith("round 1, client 1 (") and "forged or altered" in errs[0]
 
@@ -90,7 +90,7 @@ def test_an_altered_sample_count_breaks_the_clients_signature(run: Path) -> None
         e[36:44] = (10_000).to_bytes(8, "big")
         return {**args, "packed": _replace_entry(args["packed"], 3, bytes(e))}
 
-    forge_log(run, only("postCommitments", 2, inflate))
+    forge_log(run, only("openRound", 2, inflate))
     assert any(t.startswith("round 2, client 3 (") for t in _errors(run, "signature"))
     assert _errors(run, "aggregation")  # and the recorded model no longer follows
 

@@ -395,16 +395,45 @@ class FedLedgerContract:
         round: int,
         base_model_hash: bytes,
         selected: Sequence[int],
-    ) -> None:
-        """``selected``: registration indices."""
+        signed: Sequence[SignedCommitment] = (),
+    ) -> list[CommitmentRecord]:
+        """Open a round for ``selected`` (registration indices); with ``signed``, post its
+        first batch of commitments in the same transaction. Returns the posted records."""
         words = len({i >> 8 for i in selected})
+        size = self._post_batch_size()
+        first, rest = list(signed[:size]), list(signed[size:])
+        packed = pack_commitments(first, self._index_map()) if first else b""
+        gas = GAS_OPEN[0] + GAS_OPEN[1] * len(selected) + GAS_OPEN_WORD * words
+        if first:
+            gas += self._post_gas(first)
         self._send(
             aggregator,
-            self.contract.functions.openRound(round, base_model_hash, pack_bitmap(selected)),
-            gas=GAS_OPEN[0] + GAS_OPEN[1] * len(selected) + GAS_OPEN_WORD * words,
+            self.contract.functions.openRound(
+                round, base_model_hash, pack_bitmap(selected), packed
+            ),
+            gas=min(gas, int(self._gas_limit() * BLOCK_SHARE)),
             label="openRound",
             round=round,
         )
+        out = unpack_commitments(round, 0, packed, self.clients, batch=0) if first else []
+        if rest:
+            out += self.post_commitments(
+                aggregator, round=round, signed=rest, first=(1, len(first))
+            )
+        return out
+
+    def _index_map(self) -> dict[str, int]:
+        _ = self.clients
+        return self._index
+
+    def _post_batch_size(self) -> int:
+        return batch_size(
+            self._gas_limit(), GAS_OPEN[0] + GAS_POST[0] + 16 * GAS_POST_WORD, GAS_POST[1]
+        )
+
+    def _post_gas(self, chunk: Sequence[SignedCommitment]) -> int:
+        words = len({self._index[c.client] >> 8 for c in chunk})  # bitmap words touched
+        return GAS_POST[0] + GAS_POST[1] * len(chunk) + GAS_POST_WORD * min(words, 16)
 
     def post_commitments(
         self,
@@ -418,7 +447,7 @@ class FedLedgerContract:
         them. ``first``: (batch number, commitment index) the batch starts at, when the caller
         knows it (else read from the chain)."""
         out: list[CommitmentRecord] = []
-        size = batch_size(self._gas_limit(), GAS_POST[0] + 16 * GAS_POST_WORD, GAS_POST[1])
+        size = self._post_batch_size()
         if not signed:
             return out
         if first is None:
@@ -428,8 +457,7 @@ class FedLedgerContract:
         clients = self.clients
         for i in range(0, len(signed), size):
             chunk = signed[i : i + size]
-            words = len({self._index[c.client] >> 8 for c in chunk})  # bitmap words touched
-            gas = GAS_POST[0] + GAS_POST[1] * len(chunk) + GAS_POST_WORD * min(words, 16)
+            gas = self._post_gas(chunk)
             packed = pack_commitments(chunk, self._index)
             self._send(
                 aggregator,

@@ -3,9 +3,9 @@
 :class:`LedgerSession` starts the chain (embedded, or a node by URL), has the admin deploy the
 contract and register the clients, and then records each round as the parties would:
 
-1. the aggregator opens the round (selected clients, base model);
-2. the aggregator posts the commitments it received (signed by the clients, in ascending
-   client order);
+1. the aggregator opens the round (selected clients, base model) and posts the commitments it
+   received (signed by the clients, in ascending client order) in the same transaction;
+2. (with more commitments than one block holds, further batches follow);
 3. every client reads the posted batch: one whose commitment is missing submits its own; one
    that finds a commitment in its name that it did not sign proves it (``proveBadSignature``);
 4. the submission window passes (``submission_window`` blocks);
@@ -76,19 +76,15 @@ class AggregatorAgent:
         self.contract = contract
         self.account = account
 
-    def open_round(self, plan: RoundPlan) -> int:
-        """Returns the block the round opened in."""
-        self.contract.open_round(
+    def open_round(self, plan: RoundPlan) -> list[CommitmentRecord]:
+        """Open the round and post the commitments it received, in one transaction."""
+        return self.contract.open_round(
             self.account,
             round=plan.round,
             base_model_hash=plan.base_model_hash,
             selected=plan.selected,
+            signed=plan.batch,
         )
-        return self.contract.chain.block_number
-
-    def post(self, round: int, batch: Sequence[SignedCommitment]) -> list[CommitmentRecord]:
-        """The round's batch, posted right after opening (so it starts at batch 0, index 0)."""
-        return self.contract.post_commitments(self.account, round=round, signed=batch, first=(0, 0))
 
     def select_committee(self, round: int, members: Sequence[int]) -> None:
         self.contract.select_committee(self.account, round=round, members=members)
@@ -204,10 +200,8 @@ class LedgerSession:
         (``plan.order``), or the audit could not recompute the round."""
         tx0, gas0 = self.tx_count, self.gas_used
         rnd = plan.round
-        last = self.aggregator.open_round(plan)
-        records = self.aggregator.post(rnd, plan.batch) if plan.batch else []
-        if plan.batch:
-            last = self.chain.block_number
+        records = self.aggregator.open_round(plan)
+        last = self.chain.block_number
         own: dict[str, SignedCommitment] = {
             self.keys.clients[c].address: s for c, s in plan.own.items()
         }
