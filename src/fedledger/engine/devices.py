@@ -21,7 +21,6 @@ bytes, receipts as plain tuples, never pickled tensors.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -57,18 +56,6 @@ class Receipt:
     blob: bytes | None  # the delivered blob when it differs from the one the client made
 
 
-NICE = 10
-
-
-def _background() -> None:
-    """Lower this helper's priority so that it yields the core to the trainer (a helper that
-    wakes up must not preempt training; it catches up while the trainer waits)."""
-    try:
-        os.nice(NICE)
-    except OSError:  # not permitted here: run at normal priority
-        pass
-
-
 def _serve(
     conn: Connection,
     clients: tuple[LocalAccount, ...],
@@ -78,7 +65,6 @@ def _serve(
     tamper: TamperHook | None,
 ) -> None:
     torch.set_num_threads(1)
-    _background()
     addresses = [c.address for c in clients]
     try:
         store = BlobStore(store_dir)

@@ -21,7 +21,6 @@ Messages are plain dataclasses of bytes and ints (no tensors); errors come back 
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,19 +29,9 @@ import torch
 
 from fedledger.errors import LedgerError
 from fedledger.ledger.contract import LedgerParams
+from fedledger.ledger.embedded import preload
 from fedledger.ledger.keys import PartyKeys
 from fedledger.ledger.session import LedgerSession, RoundPlan
-
-NICE = 10
-
-
-def _background() -> None:
-    """Lower this helper's priority so that it yields the core to the trainer (a helper that
-    wakes up must not preempt training; it catches up while the trainer waits)."""
-    try:
-        os.nice(NICE)
-    except OSError:  # not permitted here: run at normal priority
-        pass
 
 
 def _serve(
@@ -54,7 +43,6 @@ def _serve(
     deploy_nonce: int | None,
 ) -> None:
     torch.set_num_threads(1)
-    _background()
     try:
         session = LedgerSession(
             keys=keys, params=params, url=url, ledger_dir=ledger_dir, deploy_nonce=deploy_nonce
@@ -107,6 +95,8 @@ class LedgerProcess:
         deploy_nonce: int | None,
         max_rounds_ahead: int,
     ) -> None:
+        if not url:
+            preload()  # once per process: later runs' children start without imports
         ctx = mp.get_context("fork")  # spawn would re-import the user's __main__
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(

@@ -207,6 +207,9 @@ class Chain:
 
     @property
     def block_number(self) -> int:
+        if self.embedded:  # straight from py-evm: web3's eth_blockNumber serialises a block
+            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+            return int(tester.backend.chain.get_canonical_head().block_number)
         return int(self.w3.eth.block_number)
 
     def mine_to(self, block: int, *, round: int | None = None) -> None:
