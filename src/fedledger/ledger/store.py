@@ -62,9 +62,6 @@ class BlobStore:
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.db_path)
-            # WAL: a commit appends to the log without waiting for the disk; a crash can lose
-            # the last transaction but never corrupts the store
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL)"
