@@ -186,3 +186,20 @@ def test_an_unreachable_node_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tiny_config(ledger={"url": f"http://127.0.0.1:{port}"})
     with pytest.raises(LedgerError, match="cannot reach an Ethereum JSON-RPC node"):
         run_experiment(cfg, out=tmp_path / "r", progress=False)
+
+
+def test_every_run_has_its_own_contract_address_and_the_same_model(clean_run, tmp_path: Path) -> None:
+    """Commitments bind the contract's address: two runs of one config must not share it (else
+    one run's signatures would verify in the other)."""
+    out, summary = clean_run
+    again = run_experiment(tiny_config(), out=tmp_path / "again", progress=False)
+    assert again["ledger"]["contract"] != summary["ledger"]["contract"]
+    assert again["global_model_hash"] == summary["global_model_hash"]
+
+
+def test_a_corrupted_deployment_file_is_a_finding(clean_run, tmp_path: Path) -> None:
+    run = _copy(clean_run[0], tmp_path)
+    (run / "ledger/deployment.json").write_text('{"contract": "0x12", "clients": []}')
+    report = audit_run(run)
+    assert not report.ok
+    assert report.errors[0].check == "files" and "deployment.json: expected the keys" in report.errors[0].message

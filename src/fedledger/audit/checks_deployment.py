@@ -7,8 +7,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from hexbytes import HexBytes
-
 from fedledger.audit.report import AuditReport
 from fedledger.config import ExperimentConfig
 from fedledger.federation import ledger_params
@@ -99,7 +97,7 @@ def check_code(view: LedgerView, report: AuditReport) -> bool:
         )
         return False
     art = load_artifact()
-    expected = bytearray(HexBytes(art["deployedBytecode"]))
+    expected = bytearray(bytes.fromhex(art["deployedBytecode"].removeprefix("0x")))
     if len(expected) != len(view.code):
         report.error(
             "deployment",
