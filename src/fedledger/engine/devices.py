@@ -20,7 +20,6 @@ bytes, receipts as plain tuples, never pickled tensors.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from eth_account.signers.local import LocalAccount
 
-from fedledger.errors import LedgerError
+from fedledger.engine.child import Child
 from fedledger.ledger.signing import Commitment, SignedCommitment
 from fedledger.ledger.store import BlobStore
 from fedledger.protocol.aggregator import verify_receipt
@@ -167,8 +166,6 @@ class Devices:
         max_clients: int,
     ) -> None:
         """``max_clients``: the most updates a round hands over (one shared slot each)."""
-        ctx = mp.get_context("fork")  # spawn would re-import the user's __main__
-        self._conn, child = ctx.Pipe()
         size = max_clients * dim * 4
         self._shm = (
             shared_memory.SharedMemory(create=True, size=size) if 0 < size <= MAX_SHARED else None
@@ -178,13 +175,9 @@ class Devices:
             if self._shm is not None
             else None
         )
-        self._proc = ctx.Process(
-            target=_serve,
-            args=(child, clients, store_dir, domain, self._slots, tamper),
-            daemon=True,
+        self._child = Child(
+            "devices worker", _serve, (clients, store_dir, domain, self._slots, tamper)
         )
-        self._proc.start()
-        child.close()
         self.dim = dim
         self._next_slot = 0
 
@@ -228,36 +221,15 @@ class Devices:
 
     def close(self) -> None:
         try:
-            if self._proc.is_alive():
-                self._send(("close",))
-                self._recv()
-        except (LedgerError, OSError):
-            self._proc.terminate()
+            self._child.stop()
         finally:
-            self._proc.join(timeout=30)
-            self._conn.close()
             if self._shm is not None:
                 self._slots = None
                 self._shm.close()
                 self._shm.unlink()
 
     def _send(self, msg: tuple[Any, ...], *, payload: bytes | None = None) -> None:
-        try:
-            self._conn.send(msg)
-            if payload is not None:
-                self._conn.send_bytes(payload)
-        except OSError:
-            raise LedgerError(
-                f"the devices worker exited unexpectedly (exit code {self._proc.exitcode})"
-            ) from None
+        self._child.send(msg, payload=payload)
 
     def _recv(self) -> Any:
-        try:
-            msg = self._conn.recv()
-        except EOFError:
-            raise LedgerError(
-                f"the devices worker exited unexpectedly (exit code {self._proc.exitcode})"
-            ) from None
-        if msg[0] == "error":
-            raise LedgerError(f"devices worker: {msg[1]}: {msg[2]}")
-        return msg[1]
+        return self._child.recv()

@@ -20,13 +20,13 @@ Messages are plain dataclasses of bytes and ints (no tensors); errors come back 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from fedledger.engine.child import Child
 from fedledger.errors import LedgerError
 from fedledger.ledger.contract import LedgerParams
 from fedledger.ledger.embedded import preload
@@ -97,15 +97,9 @@ class LedgerProcess:
     ) -> None:
         if not url:
             preload()  # once per process: later runs' children start without imports
-        ctx = mp.get_context("fork")  # spawn would re-import the user's __main__
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_serve,
-            args=(child, keys, params, url, ledger_dir, deploy_nonce),
-            daemon=True,
+        self._child = Child(
+            "ledger process", _serve, (keys, params, url, ledger_dir, deploy_nonce)
         )
-        self._proc.start()
-        child.close()
         self._info: dict[str, Any] | None = None
         self._in_flight = 0
         self.max_rounds_ahead = max_rounds_ahead
@@ -125,12 +119,10 @@ class LedgerProcess:
     def submit(self, plan: RoundPlan) -> None:
         """Hand a round to the child; returns at once."""
         try:
-            self._conn.send(("record", plan))
-        except OSError:  # the child is gone: report why
+            self._child.send(("record", plan))
+        except LedgerError:  # the child is gone: report why, if it said
             _ = self.info
-            raise LedgerError(
-                f"the ledger process exited unexpectedly (exit code {self._proc.exitcode})"
-            ) from None
+            raise
         self._in_flight += 1
 
     @property
@@ -154,7 +146,7 @@ class LedgerProcess:
         if self._in_flight:
             raise LedgerError("the chain is still recording rounds")
         _ = self.info
-        self._conn.send(("model",))
+        self._child.send(("model",))
         value: bytes = self._recv()
         return value
 
@@ -164,23 +156,11 @@ class LedgerProcess:
         try:
             while self._in_flight:
                 self.wait()
-            if self._proc.is_alive():
-                _ = self.info
-                self._conn.send(("close",))
-                self._recv()
-        except (LedgerError, OSError):
-            self._proc.terminate()
+            _ = self.info
+        except LedgerError:
+            pass
         finally:
-            self._proc.join(timeout=30)
-            self._conn.close()
+            self._child.stop()
 
     def _recv(self) -> Any:
-        try:
-            msg = self._conn.recv()
-        except EOFError:
-            raise LedgerError(
-                f"the ledger process exited unexpectedly (exit code {self._proc.exitcode})"
-            ) from None
-        if msg[0] == "error":
-            raise LedgerError(f"{msg[1]}: {msg[2]}")
-        return msg[1]
+        return self._child.recv()

@@ -1,0 +1,56 @@
+"""A helper process forked beside the trainer, and the pipe to it. The pipe joins this program
+to its own child (no trust boundary); errors come back as (type name, message) text, never as
+objects."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from typing import Any
+
+from fedledger.errors import LedgerError
+
+
+class Child:
+    def __init__(self, name: str, target: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """Fork ``target(conn, *args)`` (fork: spawn would re-import the user's __main__)."""
+        self.name = name
+        ctx = mp.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+        self._proc.start()
+        child.close()
+
+    def send(self, msg: tuple[Any, ...], *, payload: bytes | None = None) -> None:
+        try:
+            self._conn.send(msg)
+            if payload is not None:
+                self._conn.send_bytes(payload)
+        except OSError:
+            raise self._gone() from None
+
+    def recv(self) -> Any:
+        """The child's next answer; its error as a LedgerError."""
+        try:
+            msg = self._conn.recv()
+        except EOFError:
+            raise self._gone() from None
+        if msg[0] == "error":
+            raise LedgerError(f"{msg[1]}: {msg[2]}")
+        return msg[1]
+
+    def stop(self) -> None:
+        """Ask the child to finish, or end it (errors here were raised already; a failing run
+        must not be masked by its clean-up)."""
+        try:
+            if self._proc.is_alive():
+                self.send(("close",))
+                self.recv()
+        except (LedgerError, OSError):
+            self._proc.terminate()
+        finally:
+            self._proc.join(timeout=30)
+            self._conn.close()
+
+    def _gone(self) -> LedgerError:
+        return LedgerError(f"the {self.name} exited unexpectedly (exit code {self._proc.exitcode})")
