@@ -139,3 +139,13 @@ def test_the_aggregator_cannot_drop_a_commitment(tmp_path: Path) -> None:
         json.loads(x)["label"] for x in (out / "ledger/transactions.jsonl").read_text().splitlines()
     ]
     assert labels.count("submitCommitment") == 1
+
+
+def test_as_many_left_out_clients_as_the_window_has_blocks_all_get_in(tmp_path: Path) -> None:
+    """The aggregator leaves out two clients in one round; both submit inside a 2-block window
+    (their gas is paid before the round opens, so funding takes no window block)."""
+    out = tmp_path / "two"
+    hooks = Hooks(drop_commitment=lambda rnd, cid: rnd == 1 and cid in (0, 2))
+    run_experiment(tiny_config(), out=out, progress=False, hooks=hooks)
+    report = audit_run(out)
+    assert report.ok and report.commitments == 12, report.describe()

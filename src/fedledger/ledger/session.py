@@ -200,6 +200,8 @@ class LedgerSession:
         (``plan.order``), or the audit could not recompute the round."""
         tx0, gas0 = self.tx_count, self.gas_used
         rnd = plan.round
+        for cid, _ in plan.left_out:  # gas for their own submissions, before the window opens
+            self._fund(cid, round=rnd)
         records = self.aggregator.open_round(plan)
         last = self.chain.block_number
         own: dict[str, SignedCommitment] = {
@@ -215,9 +217,8 @@ class LedgerSession:
                     f"round {rnd}: client {agent.index} found a commitment in its name that it "
                     "did not sign; it proved the forgery on-chain and the ledger is halted"
                 )
-        for cid, signed in plan.left_out:
+        for cid, signed in plan.left_out:  # on the embedded chain each one takes a block
             if self.clients[cid].account.address not in by_client:
-                self._fund(cid, round=rnd)
                 records.append(self.clients[cid].submit(signed))
         actual = [self._index[r.client] for r in records]
         if actual != plan.order:
