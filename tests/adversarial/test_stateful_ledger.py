@@ -975,6 +975,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.do_post(sender(d), rnd, entries, raw=data.draw(st.booleans()))
             return
         window_open = self.block + 1 <= r.window_end
+        if attack and window_open and r.committed and data.draw(st.booleans()):
+            # everyone posted: the aggregator posts a commitment again
+            self.do_post(
+                "aggregator", rnd, self.build_post(rnd, "committed", data, random_signatures=False)
+            )
+            return
         if window_open and not (attack or data.draw(st.integers(0, 3)) == 0):
             self.close_window(r)
             return
