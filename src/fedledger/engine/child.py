@@ -5,6 +5,7 @@ objects."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ class Child:
         self.name = name
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+        self._proc = ctx.Process(target=_off_first_cpu, args=(target, child, *args), daemon=True)
         self._proc.start()
         child.close()
 
@@ -54,3 +55,13 @@ class Child:
 
     def _gone(self) -> LedgerError:
         return LedgerError(f"the {self.name} exited unexpectedly (exit code {self._proc.exitcode})")
+
+
+def _off_first_cpu(target: Callable[..., None], *args: Any) -> None:
+    """Run ``target`` on every CPU this process may use but the first, which is left to the
+    trainer: waking a helper through its pipe otherwise tends to run it on the trainer's own
+    CPU (measured: ~7 % of the run's wall time at 100 clients per round on 2 cores)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, cpus[1:])
+    target(*args)

@@ -9,8 +9,10 @@ worker beside the trainer, in that order and through two separate code paths:
 * the aggregator side (:func:`fedledger.protocol.aggregator.verify_receipt`), which gets the
   blob, the signed commitment and the client's *address*: no key.
 
-The trainer streams each update down as soon as it is final (while it trains the next client)
-and, at the end of the round, collects one :class:`Receipt` per client before it aggregates.
+The trainer streams the updates down while it trains the next clients (a notice per few
+updates: waking the worker costs more than a client's signing), and at the end of the round
+collects one :class:`Receipt` per client before it aggregates; the worker writes the round's
+blobs to the store while the trainer aggregates.
 Dense updates go through a shared-memory slot per client of the round (the pipe only carries
 a short notice), so the trainer never blocks on a full pipe while the worker is busy.
 Blobs go to the content-addressed store (the store operator's role). The pipe joins this
@@ -39,6 +41,8 @@ from fedledger.protocol.blobs import update_blob
 from fedledger.protocol.client import commit_update
 
 MAX_SHARED = 1 << 30  # bytes of update slots shared with the worker (beyond: the pipe)
+NOTICE_BATCH = 16  # updates per notice to the worker
+NOTICE_TAIL = 4  # the round's last updates: one notice each
 
 # (round, client, blob, signed) -> (blob or None, signed): what the network delivers instead
 TamperHook = Callable[[int, int, bytes, SignedCommitment], "tuple[bytes | None, SignedCommitment]"]
@@ -72,6 +76,41 @@ def _serve(
         return
     rnd, base = -1, b""
     receipts: dict[int, tuple[Any, ...]] = {}
+
+    def handle(cid: int, num_samples: int, update: np.ndarray | bytes) -> tuple[Any, ...]:
+        # the client's device: encode, hash, sign with its own key, upload
+        blob, signed = commit_update(
+            update,
+            round=rnd,
+            base_model_hash=base,
+            num_samples=num_samples,
+            account=clients[cid],
+            domain=domain,
+        )
+        delivered: bytes | None = blob
+        sent = signed
+        if tamper is not None:
+            delivered, signed = tamper(rnd, cid, blob, signed)
+        if delivered is not None:
+            known = signed.commitment.update_hash.hex() if delivered is blob else None
+            store.put_bytes(delivered, digest=known)
+        # the aggregator's inbox: check before anything is aggregated
+        verdict, detail = verify_receipt(
+            delivered,
+            signed,
+            client=addresses[cid],
+            round=rnd,
+            base_model_hash=base,
+            domain=domain,
+        )
+        return (
+            _signed_tuple(signed),
+            None if sent is signed else _signed_tuple(sent),
+            verdict,
+            detail,
+            delivered if delivered is not blob else None,
+        )
+
     try:
         while True:
             try:
@@ -83,49 +122,21 @@ def _serve(
                 _, rnd, base = msg
                 receipts = {}
                 store.begin()
-            elif kind == "update":
-                _, cid, num_samples, slot = msg
-                update: np.ndarray | bytes = (
-                    conn.recv_bytes() if slot < 0 or slots is None else slots[slot]
-                )
-                # the client's device: encode, hash, sign with its own key, upload
-                blob, signed = commit_update(
-                    update,
-                    round=rnd,
-                    base_model_hash=base,
-                    num_samples=num_samples,
-                    account=clients[cid],
-                    domain=domain,
-                )
-                delivered: bytes | None = blob
-                sent = signed
-                if tamper is not None:
-                    delivered, signed = tamper(rnd, cid, blob, signed)
-                if delivered is not None:
-                    known = signed.commitment.update_hash.hex() if delivered is blob else None
-                    store.put_bytes(delivered, digest=known)
-                # the aggregator's inbox: check before anything is aggregated
-                verdict, detail = verify_receipt(
-                    delivered,
-                    signed,
-                    client=addresses[cid],
-                    round=rnd,
-                    base_model_hash=base,
-                    domain=domain,
-                )
-                receipts[cid] = (
-                    _signed_tuple(signed),
-                    _signed_tuple(sent),
-                    verdict,
-                    detail,
-                    delivered if delivered is not blob else None,
-                )
+            elif kind == "updates":  # a batch of notices: updates in their shared slots
+                assert slots is not None
+                for cid, num_samples, slot in msg[1]:
+                    receipts[cid] = handle(cid, num_samples, slots[slot])
+            elif kind == "update":  # one update that travels through the pipe
+                _, cid, num_samples = msg
+                receipts[cid] = handle(cid, num_samples, conn.recv_bytes())
             elif kind == "finish":
-                store.commit()
+                # the receipts first: the trainer aggregates while the blobs are written
                 conn.send(("ok", receipts))
+                store.commit()
             elif kind == "global":  # the aggregator uploads the new global model
-                store.begin()
-                store.put_bytes(msg[1])
+                store.put_bytes(msg[1])  # outside a batch: committed at once
+            elif kind == "sync":
+                conn.send(("ok", None))
             else:  # "close"
                 store.commit()
                 break
@@ -180,44 +191,72 @@ class Devices:
         )
         self.dim = dim
         self._next_slot = 0
+        self._pending: list[tuple[int, int, int]] = []
+        self._tail_from = 0
 
-    def start_round(self, rnd: int, base_model_hash: bytes) -> None:
+    def start_round(self, rnd: int, base_model_hash: bytes, *, expected: int = 0) -> None:
+        """``expected``: how many updates the round will hand over (the last few then go down
+        one by one, so that the worker is done soon after the last one)."""
         self._next_slot = 0
+        self._pending = []
+        self._tail_from = expected - NOTICE_TAIL
         self._send(("round", rnd, base_model_hash))
 
     def send_update(self, cid: int, update: torch.Tensor | bytes, num_samples: int) -> None:
-        """Hand one client's final update to its device (returns at once)."""
-        if isinstance(update, bytes):
-            self._send(("update", cid, num_samples, -1), payload=update)
-        elif (
-            update.dtype == torch.float32
+        """Hand one client's final update to its device (returns at once).
+
+        Notices go down in batches of :data:`NOTICE_BATCH`: waking the sleeping worker costs
+        far more than its pipe write, so one wake-up serves several clients."""
+        if (
+            isinstance(update, torch.Tensor)
+            and update.dtype == torch.float32
             and tuple(update.shape) == (self.dim,)
             and self._slots is not None
             and self._next_slot < len(self._slots)
         ):
             self._slots[self._next_slot] = update.numpy()
-            self._send(("update", cid, num_samples, self._next_slot))
+            self._pending.append((cid, num_samples, self._next_slot))
             self._next_slot += 1
-        else:  # a malformed tensor: the client sends what safetensors makes of it
-            self._send(("update", cid, num_samples, -1), payload=update_blob(update))
+            if len(self._pending) >= NOTICE_BATCH or self._next_slot > self._tail_from:
+                self._flush()
+            return
+        # bytes, or a malformed tensor (the client sends what safetensors makes of it)
+        self._flush()
+        payload = update if isinstance(update, bytes) else update_blob(update)
+        self._send(("update", cid, num_samples), payload=payload)
 
     def finish_round(self) -> dict[int, Receipt]:
         """Every client's receipt for the round (blocks until the last one is checked)."""
+        self._flush()
         self._send(("finish",))
         raw = self._recv()
-        return {
-            cid: Receipt(
-                signed=_signed_from(t[0]),
-                sent=_signed_from(t[1]),
+        receipts = {}
+        for cid, t in raw.items():
+            signed = _signed_from(t[0])
+            receipts[cid] = Receipt(
+                signed=signed,
+                sent=signed if t[1] is None else _signed_from(t[1]),
                 verdict=t[2],
                 detail=t[3],
                 blob=t[4],
             )
-            for cid, t in raw.items()
-        }
+        return receipts
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._send(("updates", self._pending))
+            self._pending = []
 
     def store_global(self, blob: bytes) -> None:
+        """Upload the global model (returns at once). The worker handles messages in order: once
+        it has answered a later one (the next :meth:`finish_round`, or :meth:`sync`), this blob
+        and every blob before it are committed to the store."""
         self._send(("global", blob))
+
+    def sync(self) -> None:
+        """Return once the worker has handled (and committed) everything sent before."""
+        self._send(("sync",))
+        self._recv()
 
     def close(self) -> None:
         try:

@@ -121,8 +121,23 @@ def run_experiment(
     # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
     pending: list[tuple[dict[str, Any], dict[int, str]]] = []
+    # a round goes to the ledger only once the devices worker has answered a later message:
+    # it handles messages in order, so the round's blobs and its global model are then in the
+    # store (the ledger never records a hash the store lacks); see submit_stored
+    stored: list[RoundPlan] = []
+
+    def submit_stored(*, sync: bool) -> None:
+        if stored and ledger is not None and devices is not None:
+            if sync:
+                devices.sync()
+            while stored:
+                ledger.submit(stored.pop(0))
 
     def flush(*, all_rounds: bool) -> None:
+        if all_rounds:
+            submit_stored(sync=True)
+        # (a row whose round is not submitted yet is the last one, and never waited for here:
+        # backlog_full means at least one submitted round is in flight)
         while pending and (all_rounds or ledger is None or ledger.backlog_full):
             row, rejected = pending.pop(0)
             if ledger is not None:
@@ -151,7 +166,7 @@ def run_experiment(
                     network.time_round(rnd, selected) if network else (selected, {})
                 )
                 if devices is not None:
-                    devices.start_round(rnd, base_hash)
+                    devices.start_round(rnd, base_hash, expected=len(participants))
                 cr = clients_round(
                     fed,
                     adv,
@@ -162,6 +177,7 @@ def run_experiment(
                     emit=devices.send_update if devices is not None else None,
                 )
                 receipts = devices.finish_round() if devices is not None else None
+                submit_stored(sync=False)  # the worker has just answered
                 ar = aggregator_round(
                     fed,
                     adv,
@@ -187,7 +203,7 @@ def run_experiment(
                 if ledger is not None and devices is not None and receipts is not None:
                     devices.store_global(blob)
                     batch = [receipts[c].signed for c in ar.posted]
-                    ledger.submit(
+                    stored.append(
                         RoundPlan(
                             round=rnd,
                             base_model_hash=base_hash,
