@@ -594,9 +594,81 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
     }
 
     /// Check a batch's entries and mark their clients as committed; reverts with the custom
-    /// error of the first bad entry. One assembly scan: per entry one registration lookup, and
-    /// one storage read and write per 256-index bitmap word.
+    /// error of the first bad entry. The common case is one branch-free assembly scan: per
+    /// entry an order and a sample-count check folded into one flag, per 256-index bitmap word
+    /// one check of the batch's bits against the selected and committed words; the words are
+    /// written only once the whole batch is known good. A bad batch is scanned again entry by
+    /// entry (`_rejectBatch`) to name its first bad entry.
     function _admitBatch(uint256 round, bytes calldata packed) internal {
+        uint256 numClients = _numClients;
+        bytes32 selBase = _innerSlot(_selected, round);
+        bytes32 comBase = _innerSlot(_committed, round);
+        uint256 bad;
+        assembly ("memory-safe") {
+            // (slot, word) pairs to write, kept past the free memory pointer until the end
+            function check(w, bits, sel, com, out) -> flags, next {
+                mstore(0, w)
+                mstore(0x20, sel)
+                let selWord := sload(keccak256(0, 0x40))
+                mstore(0x20, com)
+                let slot := keccak256(0, 0x40)
+                let comWord := sload(slot)
+                flags := or(and(bits, not(selWord)), and(bits, comWord))
+                mstore(out, slot)
+                mstore(add(out, 0x20), or(comWord, bits))
+                next := add(out, 0x40)
+            }
+            let buf := mload(0x40)
+            let out := buf
+            let word := not(0)
+            let bits := 0
+            let next := 0 // the least index the next entry may have (strictly ascending)
+            let end := add(packed.offset, packed.length)
+            for {
+                let p := packed.offset
+            } lt(p, end) {
+                p := add(p, 108)
+            } {
+                let idx := shr(224, calldataload(p))
+                bad := or(bad, or(lt(idx, next), iszero(shr(192, calldataload(add(p, 36))))))
+                let w := shr(8, idx)
+                if iszero(eq(w, word)) {
+                    if bits {
+                        let f := 0
+                        f, out := check(word, bits, selBase, comBase, out)
+                        bad := or(bad, f)
+                    }
+                    word := w
+                    bits := 0
+                }
+                bits := or(bits, shl(and(idx, 255), 1))
+                next := add(idx, 1)
+            }
+            if bits {
+                let f := 0
+                f, out := check(word, bits, selBase, comBase, out)
+                bad := or(bad, f)
+            }
+            bad := or(bad, gt(next, numClients))
+            if iszero(bad) {
+                for {
+                    let q := buf
+                } lt(q, out) {
+                    q := add(q, 0x40)
+                } {
+                    sstore(mload(q), mload(add(q, 0x20)))
+                }
+            }
+        }
+        if (bad != 0) {
+            _rejectBatch(round, packed);
+            assert(false); // unreachable: every flag above is one of _rejectBatch's reverts
+        }
+    }
+
+    /// Revert with the custom error of a bad batch's first bad entry (see _admitBatch); returns
+    /// if it finds none.
+    function _rejectBatch(uint256 round, bytes calldata packed) internal view {
         uint256 why;
         uint256 at;
         uint256 numClients = _numClients;
@@ -626,11 +698,6 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
                 }
                 let w := shr(8, idx)
                 if iszero(eq(w, word)) {
-                    if iszero(eq(word, not(0))) {
-                        mstore(0, word)
-                        mstore(0x20, comBase)
-                        sstore(keccak256(0, 0x40), comWord)
-                    }
                     word := w
                     mstore(0, w)
                     mstore(0x20, selBase)
@@ -656,11 +723,6 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
                 }
                 comWord := or(comWord, mask)
                 prev := idx
-            }
-            if and(iszero(why), iszero(eq(word, not(0)))) {
-                mstore(0, word)
-                mstore(0x20, comBase)
-                sstore(keccak256(0, 0x40), comWord)
             }
         }
         if (why != 0) {

@@ -221,6 +221,28 @@ def test_zero_sample_counts_are_refused(fed) -> None:
         )
 
 
+def test_bad_entries_in_later_bitmap_words_are_named() -> None:
+    """A batch spans several 256-client bitmap words and its bad entry sits in a later word
+    than good ones: the contract names that entry (it checks the whole batch before it marks
+    anyone as committed), and a refused batch leaves nobody committed."""
+    fed = wide_fed(num_clients=520)
+    fed.open([3, 300, 515])
+    with pytest.raises(LedgerError, match=err("FedLedgerNotSelected", round=0, client=260)):
+        post_batch(fed, [fed.signed(3), fed.signed(260)])
+    with pytest.raises(LedgerError, match=err("FedLedgerZeroSamples", round=0, client=515)):
+        post_batch(fed, [fed.signed(3), fed.signed(300), fed.signed(515, samples=0)])
+    with pytest.raises(LedgerError, match=err("FedLedgerNotAscending", round=0, position=2)):
+        post_batch(fed, [fed.signed(3), fed.signed(515), fed.signed(300)])
+    committed = fed.contract.contract.functions.hasCommitted
+    assert not any(committed(0, fed.addr(c)).call() for c in (3, 300, 515))
+    post_batch(fed, [fed.signed(3), fed.signed(515)])
+    with pytest.raises(LedgerError, match=err("FedLedgerDuplicateCommitment", round=0, client=515)):
+        post_batch(fed, [fed.signed(300), fed.signed(515)])
+    post_batch(fed, [fed.signed(300)])
+    assert all(committed(0, fed.addr(c)).call() for c in (3, 300, 515))
+    assert int(fed.contract.round_info(0)["num_commitments"]) == 3
+
+
 def test_ragged_batches_are_refused(fed) -> None:
     """The aggregator posts a batch whose length is not a whole number of entries."""
     fed.open()
