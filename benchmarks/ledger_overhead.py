@@ -16,6 +16,7 @@ for the largest setting.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import statistics
 import tempfile
@@ -31,6 +32,13 @@ def _children_cpu() -> float:
     """CPU seconds (user + system) of this process's finished children."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
+
+
+def _settle() -> None:
+    """Wait until the helpers of earlier runs have exited (a run returns without waiting for
+    them), so that every run starts on an otherwise idle machine and their CPU is counted."""
+    for proc in multiprocessing.active_children():
+        proc.join()
 
 
 def measure(clients: int, *, rounds: int, repeats: int, overrides: list[str], tmp: Path) -> dict[str, float]:
@@ -52,11 +60,13 @@ def measure(clients: int, *, rounds: int, repeats: int, overrides: list[str], tm
             cfg = load_config(
                 ROOT / "examples/quickstart.toml", [*base, f"ledger.enabled={str(ledger).lower()}"]
             )
+            _settle()
             cpu0 = _children_cpu()
             s = run_experiment(cfg, out=tmp / f"{clients}-{ledger}-{rep}", progress=False)
             times[ledger].append(s["wall_s"])
             hashes[ledger] = s["global_model_hash"]
             if ledger:
+                _settle()
                 cpu.append(_children_cpu() - cpu0)
                 gas = s["ledger"]["gas_used"]
     if hashes[False] != hashes[True]:

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import pytest
 import torch
 from helpers import tiny_config
 
@@ -14,6 +15,7 @@ from fedledger.audit import audit_run
 from fedledger.engine import run_experiment
 from fedledger.engine.devices import Devices
 from fedledger.ledger.keys import derive_account
+from fedledger.ledger.session import LedgerSession, RoundPlan
 from fedledger.ledger.signing import (
     SignedCommitment,
     domain_separator,
@@ -106,3 +108,39 @@ def test_lockstep_clients_check_each_model_against_the_chain(tmp_path: Path) -> 
     ahead = run_experiment(tiny_config(), out=tmp_path / "a", progress=False)
     assert lock["global_model_hash"] == ahead["global_model_hash"]
     assert audit_run(tmp_path / "l").ok
+
+
+def test_the_ledger_records_a_round_only_once_the_store_has_its_blobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hash the ledger process is about to record (each posted update, the base and the
+    new global model) is already committed to the store: checked inside the ledger process,
+    which reads the store itself, at the moment it starts each round. The devices worker's
+    commits are made slow (hashing 50 MB first), so that a ledger that did not wait for them
+    would find the store behind."""
+    out = tmp_path / "run"
+    record = LedgerSession.record_round
+    commit = BlobStore.commit
+
+    def slow_commit(self: BlobStore) -> None:
+        hashlib.sha256(bytes(50_000_000)).digest()
+        commit(self)
+
+    def checked(self: LedgerSession, plan: RoundPlan) -> tuple[int, int]:
+        store = BlobStore(out / "store", readonly=True)
+        try:
+            hashes = [s.commitment.update_hash for s in plan.batch]
+            hashes += [plan.base_model_hash, plan.global_model_hash]
+            missing = [h.hex()[:12] for h in hashes if h.hex() not in store]
+        finally:
+            store.close()
+        if missing:
+            raise AssertionError(f"round {plan.round}: the store lacks {missing}")
+        return record(self, plan)
+
+    monkeypatch.setattr(LedgerSession, "record_round", checked)
+    monkeypatch.setattr(BlobStore, "commit", slow_commit)
+    cfg = tiny_config(federation={"rounds": 6, "num_clients": 8})
+    summary = run_experiment(cfg, out=out, progress=False)
+    assert summary["ledger"]["tx_count"] == 2 + 2 * 6  # every round was recorded
+    assert audit_run(out).ok

@@ -22,6 +22,7 @@ bytes, receipts as plain tuples, never pickled tensors.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -66,6 +67,7 @@ def _serve(
     domain: bytes,
     slots: np.ndarray | None,
     tamper: TamperHook | None,
+    stored: Any,
 ) -> None:
     torch.set_num_threads(1)
     addresses = [c.address for c in clients]
@@ -135,6 +137,7 @@ def _serve(
                 store.commit()
             elif kind == "global":  # the aggregator uploads the new global model
                 store.put_bytes(msg[1])  # outside a batch: committed at once
+                stored.value = rnd
             elif kind == "sync":
                 conn.send(("ok", None))
             else:  # "close"
@@ -186,8 +189,12 @@ class Devices:
             if self._shm is not None
             else None
         )
+        # the last round whose blobs and global model the store has committed (-1: none)
+        self._stored = mp.get_context("fork").RawValue("q", -1)
         self._child = Child(
-            "devices worker", _serve, (clients, store_dir, domain, self._slots, tamper)
+            "devices worker",
+            _serve,
+            (clients, store_dir, domain, self._slots, tamper, self._stored),
         )
         self.dim = dim
         self._next_slot = 0
@@ -248,10 +255,16 @@ class Devices:
             self._pending = []
 
     def store_global(self, blob: bytes) -> None:
-        """Upload the global model (returns at once). The worker handles messages in order: once
-        it has answered a later one (the next :meth:`finish_round`, or :meth:`sync`), this blob
-        and every blob before it are committed to the store."""
+        """Upload the global model (returns at once). It and the round's blobs are committed
+        once :attr:`stored_round` reaches the round, or the worker has answered a later message
+        (it handles them in order: the next :meth:`finish_round`, or :meth:`sync`)."""
         self._send(("global", blob))
+
+    @property
+    def stored_round(self) -> int:
+        """The last round whose blobs and global model are committed to the store (read
+        without a message; -1 before the first)."""
+        return int(self._stored.value)
 
     def sync(self) -> None:
         """Return once the worker has handled (and committed) everything sent before."""

@@ -121,9 +121,9 @@ def run_experiment(
     # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
     pending: list[tuple[dict[str, Any], dict[int, str]]] = []
-    # a round goes to the ledger only once the devices worker has answered a later message:
-    # it handles messages in order, so the round's blobs and its global model are then in the
-    # store (the ledger never records a hash the store lacks); see submit_stored
+    # a round goes to the ledger only once the store has committed its blobs and its global
+    # model (the ledger never records a hash the store lacks): as soon as the worker says so
+    # (stored_round), or once it has answered a later message (it handles them in order)
     stored: list[RoundPlan] = []
 
     def submit_stored(*, sync: bool) -> None:
@@ -132,6 +132,12 @@ def run_experiment(
                 devices.sync()
             while stored:
                 ledger.submit(stored.pop(0))
+
+    def emit(cid: int, update: Any, num_samples: int) -> None:
+        assert devices is not None
+        devices.send_update(cid, update, num_samples)
+        if stored and devices.stored_round >= stored[0].round:  # the worker is done with it
+            submit_stored(sync=False)
 
     def flush(*, all_rounds: bool) -> None:
         if all_rounds:
@@ -174,7 +180,7 @@ def run_experiment(
                     participants,
                     params,
                     hooks=hooks,
-                    emit=devices.send_update if devices is not None else None,
+                    emit=emit if devices is not None else None,
                 )
                 receipts = devices.finish_round() if devices is not None else None
                 submit_stored(sync=False)  # the worker has just answered
