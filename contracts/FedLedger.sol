@@ -195,6 +195,15 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
         bytes calldata selected,
         bytes calldata packed
     ) external virtual onlyRole(AGGREGATOR_ROLE) {
+        _open(round, baseModelHash, selected, packed);
+    }
+
+    function _open(
+        uint256 round,
+        bytes32 baseModelHash,
+        bytes calldata selected,
+        bytes calldata packed
+    ) internal {
         _requireNotHalted();
         if (round != _nextRound) revert FedLedgerRoundOutOfOrder(round, _nextRound);
         if (round > 0 && _rounds[round - 1].status == Status.Open)
@@ -366,6 +375,31 @@ contract FedLedger is IFedLedger, AccessControl, EIP712 {
         bytes calldata outcomes,
         bytes calldata flagged
     ) external virtual onlyRole(AGGREGATOR_ROLE) {
+        _finalize(round, globalModelHash, outcomes, flagged);
+    }
+
+    /// @notice `finalizeRound(round, globalModelHash, outcomes, flagged)` and then
+    /// `openRound(round + 1, globalModelHash, selected, packed)`, in one transaction: the next
+    /// round opens on the model just finalized. Atomic: if either part reverts, neither happens.
+    /// Requirements: those of both calls.
+    function finalizeAndOpen(
+        uint256 round,
+        bytes32 globalModelHash,
+        bytes calldata outcomes,
+        bytes calldata flagged,
+        bytes calldata selected,
+        bytes calldata packed
+    ) external virtual onlyRole(AGGREGATOR_ROLE) {
+        _finalize(round, globalModelHash, outcomes, flagged);
+        _open(round + 1, globalModelHash, selected, packed);
+    }
+
+    function _finalize(
+        uint256 round,
+        bytes32 globalModelHash,
+        bytes calldata outcomes,
+        bytes calldata flagged
+    ) internal {
         _requireNotHalted();
         Round storage r = _requireOpen(round);
         _requireWindowClosed(round, r);

@@ -16,8 +16,9 @@ pragma solidity ^0.8.24;
 ///     the last post.
 ///  3. committee (optional): after the window, the committee is named and its members' signed
 ///     votes, which bind the round's final commitments digest, are tallied.
-///  4. `finalizeRound`: the new global model and one outcome per commitment. A round not
-///     finalized `roundTimeout` blocks after it opened can be aborted by anyone.
+///  4. `finalizeRound`: the new global model and one outcome per commitment (or
+///     `finalizeAndOpen`, which also opens the next round on that model, in one transaction).
+///     A round not finalized `roundTimeout` blocks after it opened can be aborted by anyone.
 interface IFedLedger {
     /// @notice Parameters fixed at deployment.
     struct Params {

@@ -89,3 +89,25 @@ def only(label: str, round: int, change: Callable[[dict[str, Any]], dict[str, An
         return change(args) if (rec.label, rec.round) == (label, round) else None
 
     return mutate
+
+
+def opening(round: int, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Mutate:
+    """A mutation of the transaction that opens ``round`` (and posts its first batch): its
+    openRound, or the finalizeAndOpen of the round before."""
+    targets = {("openRound", round), ("finalizeAndOpen", round - 1)}
+
+    def mutate(rec: TxRecord, args: dict[str, Any]) -> dict[str, Any] | None:
+        return change(args) if (rec.label, rec.round) in targets else None
+
+    return mutate
+
+
+def closing(round: int, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Mutate:
+    """A mutation of the transaction that finalizes ``round``: its finalizeRound, or its
+    finalizeAndOpen (which also opens the next round)."""
+    targets = {("finalizeRound", round), ("finalizeAndOpen", round)}
+
+    def mutate(rec: TxRecord, args: dict[str, Any]) -> dict[str, Any] | None:
+        return change(args) if (rec.label, rec.round) in targets else None
+
+    return mutate

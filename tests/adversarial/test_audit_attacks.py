@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from forge import forge_log, only
+from forge import closing, forge_log, opening
 from helpers import flip_blob_byte, tiny_config
 from typer.testing import CliRunner
 
@@ -64,7 +64,7 @@ def test_a_posted_commitment_with_an_all_zero_signature_is_an_audit_error(run: P
         e[SIG] = bytes(64)
         return {**args, "packed": _replace_entry(args["packed"], 1, bytes(e))}
 
-    forge_log(run, only("openRound", 0, zero))
+    forge_log(run, opening(0, zero))
     errs = _errors(run, "signature")
     assert errs and errs[0].startswith("round 0, client 1 (") and "an invalid signature" in errs[0]
 
@@ -77,7 +77,7 @@ def test_a_commitment_signed_by_another_key_is_an_audit_error(run: Path) -> None
         e1[SIG] = e2[SIG]
         return {**args, "packed": _replace_entry(args["packed"], 1, bytes(e1))}
 
-    forge_log(run, only("openRound", 1, swap))
+    forge_log(run, opening(1, swap))
     errs = _errors(run, "signature")
     assert errs and errs[0].startswith("round 1, client 1 (") and "forged or altered" in errs[0]
 
@@ -90,7 +90,7 @@ def test_an_altered_sample_count_breaks_the_clients_signature(run: Path) -> None
         e[36:44] = (10_000).to_bytes(8, "big")
         return {**args, "packed": _replace_entry(args["packed"], 3, bytes(e))}
 
-    forge_log(run, only("openRound", 2, inflate))
+    forge_log(run, opening(2, inflate))
     assert any(t.startswith("round 2, client 3 (") for t in _errors(run, "signature"))
     assert _errors(run, "aggregation")  # and the recorded model no longer follows
 
@@ -99,7 +99,7 @@ def test_a_valid_update_rejected_as_non_finite_is_named(run: Path) -> None:
     def reject(args: dict[str, Any]) -> dict[str, Any]:
         return {**args, "outcomes": b"\x00\x06\x00\x00", "flagged": (1).to_bytes(4, "big")}
 
-    forge_log(run, only("finalizeRound", 1, reject))
+    forge_log(run, closing(1, reject))
     errs = _errors(run, "outcomes")
     assert errs[0].startswith("round 1, client 1 (")
     assert errs[0].endswith("rejected as NON_FINITE, but the update is valid")
@@ -114,7 +114,7 @@ def test_an_invalid_update_marked_used_is_named(tmp_path: Path) -> None:
 
     run_experiment(tiny_config(), out=out, progress=False, hooks=Hooks(update=nan))
     assert audit_run(out).ok
-    forge_log(out, only("finalizeRound", 1, lambda a: {**a, "outcomes": bytes(4), "flagged": b""}))
+    forge_log(out, closing(1, lambda a: {**a, "outcomes": bytes(4), "flagged": b""}))
     errs = _errors(out, "outcomes")
     assert errs[0].startswith("round 1, client 0 (") and "was used but NON_FINITE" in errs[0]
 
@@ -123,7 +123,7 @@ def test_a_rejection_for_a_missing_blob_that_is_in_the_store_is_named(run: Path)
     def claim(args: dict[str, Any]) -> dict[str, Any]:
         return {**args, "outcomes": b"\x00\x00\x01\x00", "flagged": (2).to_bytes(4, "big")}
 
-    forge_log(run, only("finalizeRound", 0, claim))
+    forge_log(run, closing(0, claim))
     errs = _errors(run, "outcomes")
     assert (
         errs[0].startswith("round 0, client 2 (")
@@ -140,7 +140,7 @@ def test_an_unflagged_rejection_is_named(tmp_path: Path) -> None:
         return torch.full_like(delta, float("nan")) if (rnd, cid) == (0, 0) else delta
 
     run_experiment(tiny_config(), out=out, progress=False, hooks=Hooks(update=nan))
-    forge_log(out, only("finalizeRound", 0, lambda a: {**a, "flagged": b""}))
+    forge_log(out, closing(0, lambda a: {**a, "flagged": b""}))
     errs = _errors(out, "flags")
     assert errs[0] == "round 0: flagged clients [] on-chain, but the rule excluded or rejected [0]"
 

@@ -20,6 +20,7 @@ Forged commitments, bad batches and the halt are in test_contract_attacks.py.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 
@@ -183,6 +184,37 @@ def test_rounds_run_one_at_a_time_in_order_on_the_current_model(fed) -> None:
     assert fed.contract.round_count() == 2
 
 
+def test_finalize_and_open_is_both_calls_or_neither(fed) -> None:
+    """The aggregator finalizes a round and opens the next in one transaction: finalize's
+    checks (window, outcomes) and open's (selection) both apply, on the model just finalized,
+    and a refusal of either part leaves round 0 open and no round 1."""
+    fed.open([0, 1])
+    post_batch(fed, [fed.signed(0), fed.signed(1)])
+    new = hashlib.sha256(b"model after 0").digest()
+
+    def both(**kw: object) -> None:
+        args = {"round": 0, "global_model_hash": new, "outcomes": [0, 0], "flagged": []}
+        fed.contract.finalize_and_open(fed.aggregator, **{**args, "selected": [2, 3], **kw})
+
+    end = window_end(fed)
+    with pytest.raises(LedgerError, match=err("FedLedgerWindowOpen", round=0, windowEnd=end)):
+        both()
+    fed.close_window()
+    with pytest.raises(
+        LedgerError, match=err("FedLedgerOutcomesMismatch", round=0, recorded=2, given=1)
+    ):
+        both(outcomes=[0])
+    with pytest.raises(LedgerError, match=err("FedLedgerUnknownClient", index=4)):
+        both(selected=[1, 4])  # the opening fails: the finalization is undone with it
+    assert fed.contract.round_info(0)["status"] == 1 and fed.contract.round_count() == 1
+    assert fed.contract.current_model_hash() == H0
+    both()
+    assert fed.contract.round_info(0)["status"] == 2 and fed.contract.current_model_hash() == new
+    assert fed.contract.round_info(1)["base_model_hash"] == new
+    selected = fed.contract.contract.functions.isSelected
+    assert selected(1, fed.addr(2)).call() and not selected(1, fed.addr(0)).call()
+
+
 def test_selection_is_bounded_and_skips_excluded_and_unknown_clients() -> None:
     """The aggregator selects more than clientsPerRound, an excluded client (flagged maxFlags
     times), or an index nobody holds (in the first bitmap word or a later one)."""
@@ -216,6 +248,9 @@ def _round_calls(fed):
         "finalizeRound": lambda who: c.finalize_round(
             who, round=0, global_model_hash=H0, outcomes=[], flagged=[]
         ),
+        "finalizeAndOpen": lambda who: c.finalize_and_open(
+            who, round=0, global_model_hash=H0, outcomes=[], flagged=[], selected=[0]
+        ),
         "selectCommittee": lambda who: c.select_committee(who, round=0, members=[0]),
         "postVotes": lambda who: c._send(
             who, f.postVotes(0, b""), gas=300_000, label="votes", round=0
@@ -224,7 +259,8 @@ def _round_calls(fed):
 
 
 @pytest.mark.parametrize(
-    "call", ["openRound", "postCommitments", "finalizeRound", "selectCommittee", "postVotes"]
+    "call",
+    ["openRound", "postCommitments", "finalizeRound", "finalizeAndOpen", "selectCommittee", "postVotes"],
 )
 @pytest.mark.parametrize("who", ["outsider", "client", "admin"])
 def test_only_the_aggregator_runs_rounds(fed, call, who) -> None:

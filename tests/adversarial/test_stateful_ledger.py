@@ -380,24 +380,45 @@ class LedgerMachine(RuleBasedStateMachine):
         return Entry(client, update, samples, sig_r, sig_vs, valid=mode == "good" and client < N)
 
     # ------------------------------------------------------------ operations: predict, send, update
+    def open_expect(
+        self,
+        rnd: int,
+        base: bytes,
+        selected: list[int],
+        *,
+        previous_open: bool,
+        model_hash: bytes,
+        excluded: set[int],
+    ) -> str | None:
+        """The error openRound must give (None: accepted), on the given state."""
+        if self.halted_by is not None:
+            return "FedLedgerHalted"
+        if rnd != len(self.rounds):
+            return "FedLedgerRoundOutOfOrder"
+        if rnd > 0 and previous_open:
+            return "FedLedgerPreviousRoundOpen"
+        if base != model_hash:
+            return "FedLedgerBaseModelMismatch"
+        bad = _bitmap_error(selected, excluded)
+        if bad:
+            return bad
+        if len(selected) > CPR:
+            return "FedLedgerTooManySelected"
+        return None
+
     def do_open(self, sender: str, rnd: int, base: bytes, selected: list[int]) -> bool:
         def expect() -> str | None:
             if sender != "aggregator":
                 return "AccessControlUnauthorizedAccount"
-            if self.halted_by is not None:
-                return "FedLedgerHalted"
-            if rnd != len(self.rounds):
-                return "FedLedgerRoundOutOfOrder"
-            if rnd > 0 and self.rounds[rnd - 1].status == OPEN:
-                return "FedLedgerPreviousRoundOpen"
-            if base != self.model_hash:
-                return "FedLedgerBaseModelMismatch"
-            bad = _bitmap_error(selected, self.excluded)
-            if bad:
-                return bad
-            if len(selected) > CPR:
-                return "FedLedgerTooManySelected"
-            return None
+            previous_open = rnd > 0 and rnd <= len(self.rounds) and self.rounds[rnd - 1].status == OPEN
+            return self.open_expect(
+                rnd,
+                base,
+                selected,
+                previous_open=previous_open,
+                model_hash=self.model_hash,
+                excluded=self.excluded,
+            )
 
         ok = self.attempt(
             "openRound",
@@ -407,15 +428,18 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
         )
         if ok:
-            self.rounds.append(
-                RoundModel(
-                    selected=frozenset(selected),
-                    base=base,
-                    opened_at=self.block,
-                    window_end=self.block + WINDOW,
-                )
-            )
+            self.apply_open(base, selected)
         return ok
+
+    def apply_open(self, base: bytes, selected: list[int]) -> None:
+        self.rounds.append(
+            RoundModel(
+                selected=frozenset(selected),
+                base=base,
+                opened_at=self.block,
+                window_end=self.block + WINDOW,
+            )
+        )
 
     def do_post(self, sender: str, rnd: int, entries: list[Entry], raw: bool = False) -> bool:
         r = self.round_of(rnd)
@@ -646,41 +670,60 @@ class LedgerMachine(RuleBasedStateMachine):
         yes = r.tally[i] if r.tally is not None and i < len(r.tally) else 0
         return 2 * yes > size
 
+    def finalize_expect(
+        self, sender: str, rnd: int, outcomes: list[int], flagged: list[int]
+    ) -> str | None:
+        """The error finalizeRound must give (None: accepted)."""
+        r = self.round_of(rnd)
+        if sender != "aggregator":
+            return "AccessControlUnauthorizedAccount"
+        if self.halted_by is not None:
+            return "FedLedgerHalted"
+        if r is None or r.status != OPEN:
+            return "FedLedgerRoundNotOpen"
+        if self.block + 1 <= r.window_end:
+            return "FedLedgerWindowOpen"
+        if len(outcomes) != len(r.committed):
+            return "FedLedgerOutcomesMismatch"
+        if self.committee and r.members is None:
+            return "FedLedgerCommitteeNotSelected"
+        for i, code in enumerate(outcomes):
+            if code > MAX_OUTCOME:
+                return "FedLedgerUnknownOutcome"
+            if code == 0 and not self.accepted(r, i):
+                return "FedLedgerNotAccepted"
+        for k, f in enumerate(flagged):
+            if k > 0 and f <= flagged[k - 1]:
+                return "FedLedgerNotAscending"
+            if f >= N:
+                return "FedLedgerUnknownClient"
+            if f not in r.committed:
+                return "FedLedgerFlagNotCommitted"
+        return None
+
+    def apply_finalize(
+        self, rnd: int, global_hash: bytes, outcomes: list[int], flagged: list[int]
+    ) -> None:
+        r = self.round_of(rnd)
+        assert r is not None
+        r.status = FINALIZED
+        r.global_hash = global_hash
+        r.outcomes = list(outcomes)
+        r.flagged = list(flagged)
+        self.previous_hashes.append(self.model_hash)
+        self.model_hash = global_hash
+        for f in flagged:
+            self.flags[f] += 1
+            if self.flags[f] == MAX_FLAGS:
+                self.excluded.add(f)
+                event("client excluded")
+
     def do_finalize(
         self, sender: str, rnd: int, global_hash: bytes, outcomes: list[int], flagged: list[int]
     ) -> bool:
-        r = self.round_of(rnd)
-
-        def expect() -> str | None:
-            if sender != "aggregator":
-                return "AccessControlUnauthorizedAccount"
-            if self.halted_by is not None:
-                return "FedLedgerHalted"
-            if r is None or r.status != OPEN:
-                return "FedLedgerRoundNotOpen"
-            if self.block + 1 <= r.window_end:
-                return "FedLedgerWindowOpen"
-            if len(outcomes) != len(r.committed):
-                return "FedLedgerOutcomesMismatch"
-            if self.committee and r.members is None:
-                return "FedLedgerCommitteeNotSelected"
-            for i, code in enumerate(outcomes):
-                if code > MAX_OUTCOME:
-                    return "FedLedgerUnknownOutcome"
-                if code == 0 and not self.accepted(r, i):
-                    return "FedLedgerNotAccepted"
-            for k, f in enumerate(flagged):
-                if k > 0 and f <= flagged[k - 1]:
-                    return "FedLedgerNotAscending"
-                if f >= N:
-                    return "FedLedgerUnknownClient"
-                if f not in r.committed:
-                    return "FedLedgerFlagNotCommitted"
-            return None
-
         ok = self.attempt(
             "finalizeRound",
-            expect(),
+            self.finalize_expect(sender, rnd, outcomes, flagged),
             lambda: self.c.finalize_round(
                 self.account(sender),
                 round=rnd,
@@ -690,18 +733,46 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
         )
         if ok:
-            assert r is not None
-            r.status = FINALIZED
-            r.global_hash = global_hash
-            r.outcomes = list(outcomes)
-            r.flagged = list(flagged)
-            self.previous_hashes.append(self.model_hash)
-            self.model_hash = global_hash
-            for f in flagged:
-                self.flags[f] += 1
-                if self.flags[f] == MAX_FLAGS:
-                    self.excluded.add(f)
-                    event("client excluded")
+            self.apply_finalize(rnd, global_hash, outcomes, flagged)
+        return ok
+
+    def do_finalize_and_open(
+        self,
+        sender: str,
+        rnd: int,
+        global_hash: bytes,
+        outcomes: list[int],
+        flagged: list[int],
+        selected: list[int],
+    ) -> bool:
+        """Both calls in one transaction: finalize's checks, then open's on the state
+        finalize leaves (round rnd closed, the new model, the new exclusions); all or nothing."""
+        expected = self.finalize_expect(sender, rnd, outcomes, flagged)
+        if expected is None:
+            newly = {f for f in flagged if self.flags[f] + 1 == MAX_FLAGS}
+            expected = self.open_expect(
+                rnd + 1,
+                global_hash,
+                selected,
+                previous_open=False,
+                model_hash=global_hash,
+                excluded=self.excluded | newly,
+            )
+        ok = self.attempt(
+            "finalizeAndOpen",
+            expected,
+            lambda: self.c.finalize_and_open(
+                self.account(sender),
+                round=rnd,
+                global_model_hash=global_hash,
+                outcomes=outcomes,
+                flagged=flagged,
+                selected=selected,
+            ),
+        )
+        if ok:
+            self.apply_finalize(rnd, global_hash, outcomes, flagged)
+            self.apply_open(global_hash, selected)
         return ok
 
     def do_abort(self, sender: str, rnd: int) -> bool:
@@ -1005,6 +1076,11 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome_defect = None if flag_defect else d
         outcomes, flagged = self.build_finalize(rnd, outcome_defect, flag_defect, data)
         global_hash = data.draw(st.sampled_from(GLOBALS))
+        if data.draw(st.booleans()):  # finalize, and open the next round in the same transaction
+            sd = None if d is not None else self.draw_defect(data, ["all", "unknown", "excluded"])
+            selected = self.build_selection(sd, data)
+            self.do_finalize_and_open(sender(d), rnd, global_hash, outcomes, flagged, selected)
+            return
         self.do_finalize(sender(d), rnd, global_hash, outcomes, flagged)
 
     @precondition(lambda self: not self.round_open())
@@ -1028,7 +1104,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @precondition(round_open)
     @rule(
-        op=st.sampled_from(["post", "select", "votes", "finalize"]),
+        op=st.sampled_from(["post", "select", "votes", "finalize", "finalize_open"]),
         sender=SENDER_AGG,
         which=WHICH_ROUND,
         close=st.booleans(),
@@ -1060,7 +1136,13 @@ class LedgerMachine(RuleBasedStateMachine):
             d = self.draw_defect(data, ["unknown code", "unaccepted", "random", "short", "long"])
             flag_defect = self.draw_defect(data, ["unsorted", "unknown", "uncommitted"])
             outcomes, flagged = self.build_finalize(rnd, d, flag_defect, data)
-            self.do_finalize(sender, rnd, data.draw(st.sampled_from(GLOBALS)), outcomes, flagged)
+            global_hash = data.draw(st.sampled_from(GLOBALS))
+            if op == "finalize":
+                self.do_finalize(sender, rnd, global_hash, outcomes, flagged)
+            else:
+                sd = self.draw_defect(data, ["all", "unknown", "excluded"])
+                selected = self.build_selection(sd, data)
+                self.do_finalize_and_open(sender, rnd, global_hash, outcomes, flagged, selected)
 
     @precondition(round_open)
     @rule(which=WHICH_ROUND, samples=SAMPLES, data=st.data())

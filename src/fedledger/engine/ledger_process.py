@@ -70,16 +70,28 @@ def _serve(
                 return
             try:
                 if msg[0] == "record":
-                    conn.send(("ok", session.record_round(msg[1])))
+                    session.record_round(msg[1])
+                elif msg[0] == "finish":
+                    session.finish()
                 elif msg[0] == "model":
                     conn.send(("ok", session.current_model_hash()))
                 else:  # "close"
                     break
             except Exception as exc:  # reported to the parent as text
+                _send_completed(conn, session)
                 conn.send(("error", type(exc).__name__, str(exc)))
+            else:
+                _send_completed(conn, session)
     finally:
         session.close()
     conn.send(("ok", {"tx_count": session.tx_count, "gas_used": session.gas_used}))
+
+
+def _send_completed(conn: Connection, session: LedgerSession) -> None:
+    """One (transactions, gas) answer per round that became final, in round order."""
+    for _, tx, gas in session.completed:
+        conn.send(("ok", (tx, gas)))
+    session.completed.clear()
 
 
 class LedgerProcess:
@@ -102,6 +114,7 @@ class LedgerProcess:
         )
         self._info: dict[str, Any] | None = None
         self._in_flight = 0
+        self._finishing = False  # "finish" sent since the last round was submitted
         self.max_rounds_ahead = max_rounds_ahead
         self.tx_count = self.gas_used = 0
         if url:  # a node can be unreachable: fail before any training
@@ -124,6 +137,7 @@ class LedgerProcess:
             _ = self.info
             raise
         self._in_flight += 1
+        self._finishing = False
 
     @property
     def backlog_full(self) -> bool:
@@ -131,10 +145,16 @@ class LedgerProcess:
         return self._in_flight > self.max_rounds_ahead
 
     def wait(self) -> tuple[int, int]:
-        """The oldest submitted round's (transactions, gas), once it is on-chain."""
+        """The oldest submitted round's (transactions, gas), once it is final on-chain.
+
+        A round is finalized with the opening of the next one; when it is the last one
+        submitted, the child is told that none follows yet."""
         if not self._in_flight:
             raise LedgerError("no round is in flight")
         _ = self.info
+        if self._in_flight == 1 and not self._finishing:
+            self._child.send(("finish",))
+            self._finishing = True
         tx, gas = self._recv()
         self._in_flight -= 1
         self.tx_count += tx

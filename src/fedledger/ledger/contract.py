@@ -399,13 +399,7 @@ class FedLedgerContract:
     ) -> list[CommitmentRecord]:
         """Open a round for ``selected`` (registration indices); with ``signed``, post its
         first batch of commitments in the same transaction. Returns the posted records."""
-        words = len({i >> 8 for i in selected})
-        size = self._post_batch_size()
-        first, rest = list(signed[:size]), list(signed[size:])
-        packed = pack_commitments(first, self._index_map()) if first else b""
-        gas = GAS_OPEN[0] + GAS_OPEN[1] * len(selected) + GAS_OPEN_WORD * words
-        if first:
-            gas += self._post_gas(first)
+        first, rest, packed, gas = self._opening(selected, signed)
         self._send(
             aggregator,
             self.contract.functions.openRound(
@@ -415,6 +409,63 @@ class FedLedgerContract:
             label="openRound",
             round=round,
         )
+        return self._opened(aggregator, round, first, rest, packed)
+
+    def finalize_and_open(
+        self,
+        aggregator: LocalAccount,
+        *,
+        round: int,
+        global_model_hash: bytes,
+        outcomes: Sequence[int],
+        flagged: Sequence[int],
+        selected: Sequence[int],
+        signed: Sequence[SignedCommitment] = (),
+    ) -> list[CommitmentRecord]:
+        """Finalize ``round`` (see :meth:`finalize_round`) and open ``round + 1`` on
+        ``global_model_hash`` (see :meth:`open_round`) in one transaction, labelled
+        "finalizeAndOpen" with the round it finalizes. Returns the new round's posted records."""
+        closing = GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
+        first, rest, packed, gas = self._opening(selected, signed, extra_gas=closing)
+        gas += closing
+        self._send(
+            aggregator,
+            self.contract.functions.finalizeAndOpen(
+                round,
+                global_model_hash,
+                bytes(outcomes),
+                pack_indices(flagged),
+                pack_bitmap(selected),
+                packed,
+            ),
+            gas=min(gas, int(self._gas_limit() * BLOCK_SHARE)),
+            label="finalizeAndOpen",
+            round=round,
+        )
+        return self._opened(aggregator, round + 1, first, rest, packed)
+
+    def _opening(
+        self, selected: Sequence[int], signed: Sequence[SignedCommitment], *, extra_gas: int = 0
+    ) -> tuple[list[SignedCommitment], list[SignedCommitment], bytes, int]:
+        """(first batch, the rest, the first batch packed, gas of opening with it), leaving
+        ``extra_gas`` of the transaction to other work."""
+        words = len({i >> 8 for i in selected})
+        size = self._post_batch_size(extra_gas)
+        first, rest = list(signed[:size]), list(signed[size:])
+        packed = pack_commitments(first, self._index_map()) if first else b""
+        gas = GAS_OPEN[0] + GAS_OPEN[1] * len(selected) + GAS_OPEN_WORD * words
+        if first:
+            gas += self._post_gas(first)
+        return first, rest, packed, gas
+
+    def _opened(
+        self,
+        aggregator: LocalAccount,
+        round: int,
+        first: list[SignedCommitment],
+        rest: list[SignedCommitment],
+        packed: bytes,
+    ) -> list[CommitmentRecord]:
         out = unpack_commitments(round, 0, packed, self.clients, batch=0) if first else []
         if rest:
             out += self.post_commitments(
@@ -426,9 +477,11 @@ class FedLedgerContract:
         _ = self.clients
         return self._index
 
-    def _post_batch_size(self) -> int:
+    def _post_batch_size(self, extra_gas: int = 0) -> int:
         return batch_size(
-            self._gas_limit(), GAS_OPEN[0] + GAS_POST[0] + 16 * GAS_POST_WORD, GAS_POST[1]
+            self._gas_limit(),
+            GAS_OPEN[0] + GAS_POST[0] + 16 * GAS_POST_WORD + extra_gas,
+            GAS_POST[1],
         )
 
     def _post_gas(self, chunk: Sequence[SignedCommitment]) -> int:

@@ -11,7 +11,9 @@ contract and register the clients, and then records each round as the parties wo
 4. the submission window passes (``submission_window`` blocks);
 5. with a committee: the aggregator names it, each member signs its vote over the round's
    final commitments digest read from the chain, and the aggregator relays the votes;
-6. the aggregator finalizes (global model, one outcome per commitment, flags).
+6. the aggregator finalizes (global model, one outcome per commitment, flags): in the same
+   transaction that opens the next round (``finalizeAndOpen``), or alone when no round
+   follows (:meth:`LedgerSession.finish`).
 
 Each party acts through its own agent holding only its own key: :class:`AggregatorAgent` and
 :class:`ClientAgent`. The session itself holds the admin's key (deployment, registration and
@@ -91,6 +93,18 @@ class AggregatorAgent:
 
     def relay_votes(self, round: int, votes: Sequence[SignedVote]) -> None:
         self.contract.post_votes(self.account, round=round, votes=votes)
+
+    def finalize_and_open(self, done: RoundPlan, plan: RoundPlan) -> list[CommitmentRecord]:
+        """Finalize ``done`` and open ``plan``'s round with its commitments, in one transaction."""
+        return self.contract.finalize_and_open(
+            self.account,
+            round=done.round,
+            global_model_hash=done.global_model_hash,
+            outcomes=done.outcomes,
+            flagged=done.flagged,
+            selected=plan.selected,
+            signed=plan.batch,
+        )
 
     def finalize(self, plan: RoundPlan) -> None:
         self.contract.finalize_round(
@@ -192,17 +206,54 @@ class LedgerSession:
         )
         self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
         self._funded: set[str] = set()
+        self._pending: RoundPlan | None = None  # recorded up to its finalization
+        self._pending_counts = (0, 0)  # its transactions and gas so far
+        self.completed: list[tuple[int, int, int]] = []  # (round, transactions, gas), final
 
-    def record_round(self, plan: RoundPlan) -> tuple[int, int]:
-        """One round's ledger work, in protocol order; returns its (transactions, gas).
+    def record_round(self, plan: RoundPlan) -> None:
+        """One round's ledger work, in protocol order, up to its finalization, which waits for
+        the next round: :meth:`finalizeAndOpen <FedLedgerContract.finalize_and_open>` finalizes
+        this round and opens the next in one transaction (or :meth:`finish`, when no round
+        follows). Each round's (round, transactions, gas) goes to :attr:`completed` once it is
+        final.
 
         The on-chain order of the commitments must be the order the aggregator aggregated in
         (``plan.order``), or the audit could not recompute the round."""
-        tx0, gas0 = self.tx_count, self.gas_used
-        rnd = plan.round
+        t0 = self._counts()
         for cid, _ in plan.left_out:  # gas for their own submissions, before the window opens
-            self._fund(cid, round=rnd)
-        records = self.aggregator.open_round(plan)
+            self._fund(cid, round=plan.round)
+        t1 = self._counts()
+        previous, self._pending = self._pending, None
+        if previous is not None:  # one transaction finalizes the previous round, opens this one
+            records = self.aggregator.finalize_and_open(previous, plan)
+            t2 = self._counts()
+            self._complete(previous, extra=_minus(t2, t1))
+        else:
+            records = self.aggregator.open_round(plan)
+            t2 = t1  # the opening is this round's
+        self._after_open(plan, records)
+        # this round so far: its funding, and everything after the opening transaction
+        t3 = self._counts()
+        self._pending = plan
+        self._pending_counts = (t1[0] - t0[0] + t3[0] - t2[0], t1[1] - t0[1] + t3[1] - t2[1])
+
+    def finish(self) -> None:
+        """Finalize the round that waits for a next one, if any (no round follows)."""
+        if self._pending is not None:
+            plan, self._pending = self._pending, None
+            before = self._counts()
+            self.aggregator.finalize(plan)
+            self._complete(plan, extra=_minus(self._counts(), before))
+
+    def _complete(self, plan: RoundPlan, *, extra: tuple[int, int]) -> None:
+        tx, gas = self._pending_counts
+        self.completed.append((plan.round, tx + extra[0], gas + extra[1]))
+
+    def _counts(self) -> tuple[int, int]:
+        return self.tx_count, self.gas_used
+
+    def _after_open(self, plan: RoundPlan, records: list[CommitmentRecord]) -> None:
+        rnd = plan.round
         last = self.chain.block_number
         own: dict[str, SignedCommitment] = {
             self.keys.clients[c].address: s for c, s in plan.own.items()
@@ -234,8 +285,6 @@ class LedgerSession:
                 for m, v in zip(plan.committee, plan.votes, strict=True)
             ]
             self.aggregator.relay_votes(rnd, votes)
-        self.aggregator.finalize(plan)
-        return self.tx_count - tx0, self.gas_used - gas0
 
     def current_model_hash(self) -> bytes:
         return self.contract.current_model_hash()
@@ -264,3 +313,7 @@ class LedgerSession:
 
     def close(self) -> None:
         self.chain.close()
+
+
+def _minus(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] - b[0], a[1] - b[1]
