@@ -22,7 +22,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/fedledger run examples/quickstart.toml --out $(OUT)
+	$(BIN)/fedledger run examples/quickstart.toml --out $(OUT) --overwrite
 	$(BIN)/fedledger audit $(OUT)
 	@echo "results: $(OUT)/metrics.csv $(OUT)/summary.json $(OUT)/accuracy.png"
 

@@ -68,3 +68,40 @@ def test_audit_of_a_non_run_directory_exits_1(tmp_path: Path) -> None:
     res = runner.invoke(app, ["audit", str(tmp_path)])
     assert res.exit_code == 1
     assert "no config.toml" in res.output
+
+
+def _small_run(out: Path, *extra: str) -> object:
+    args = ["run", str(ROOT / "examples/quickstart.toml"), "--quiet", "--out", str(out)]
+    args += ["--set", "federation.rounds=2", "--set", "federation.num_clients=3"]
+    args += ["--set", "federation.clients_per_round=3", "--set", "data.max_train_samples=300"]
+    return runner.invoke(app, [*args, *extra])
+
+
+def test_a_second_run_into_a_run_directory_is_refused_and_loses_nothing(tmp_path: Path) -> None:
+    """Running again into a run directory would mix two runs' transaction logs: it is refused
+    with the way out named, the first run stays byte for byte and still audits; --overwrite
+    replaces it."""
+    out = tmp_path / "r"
+    assert _small_run(out).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    res = _small_run(out)
+    assert res.exit_code == 2
+    assert "already holds an earlier run" in res.output and "--overwrite" in res.output
+    assert "Traceback" not in res.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert runner.invoke(app, ["audit", str(out)]).exit_code == 0
+    res = _small_run(out, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert runner.invoke(app, ["audit", str(out)]).exit_code == 0
+
+
+def test_overwrite_never_removes_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    """--out pointed at a folder of someone's files by mistake: refused, nothing deleted."""
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("precious")
+    for extra in ((), ("--overwrite",)):
+        res = _small_run(out, *extra)
+        assert res.exit_code == 2 and "choose another --out" in res.output
+        assert (out / "chapter1.tex").read_text() == "precious"
+        assert sorted(p.name for p in out.iterdir()) == ["chapter1.tex"]

@@ -36,8 +36,11 @@ def run(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default runs/<name>)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier run in the run directory")
+    ] = False,
 ) -> None:
-    """Run a federated-learning experiment and write RUN_DIR."""
+    """Run a federated-learning experiment and write RUN_DIR (which must be new or empty)."""
     from fedledger.config import load_config
     from fedledger.engine import run_experiment
 
@@ -45,7 +48,7 @@ def run(
     try:
         cfg = load_config(config, set_ or [])
         run_dir = out or Path("runs") / cfg.name
-        summary = run_experiment(cfg, out=run_dir, progress=not quiet)
+        summary = run_experiment(cfg, out=run_dir, progress=not quiet, overwrite=overwrite)
     except FedLedgerError as exc:
         raise _fail(exc) from None
     led = summary["ledger"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from fedledger.engine.devices import Devices
 from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.outputs import RunOutputs
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
-from fedledger.errors import LedgerError
+from fedledger.errors import ConfigError, LedgerError
 from fedledger.federation import build_federation, ledger_params
 from fedledger.ledger.keys import load_keys
 from fedledger.ledger.session import RoundPlan, planned_domain
@@ -43,14 +44,50 @@ from fedledger.protocol.selection import eligible_clients, seed_int, selection_s
 log = logging.getLogger("fedledger")
 
 
+RUN_MARKERS = ("config.toml", "summary.json", "metrics.csv")  # what every run directory has
+
+
+def prepare_run_dir(out: Path, *, overwrite: bool) -> None:
+    """Make sure ``out`` can take a new run: absent or empty, or (with ``overwrite``) an earlier
+    run directory, which is then removed. Anything else is a ConfigError, and nothing is
+    touched."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"the run directory {out} is a file; choose another --out")
+    if not any(out.iterdir()):
+        return
+    is_run = any((out / m).exists() for m in RUN_MARKERS)
+    if not overwrite and is_run:
+        raise ConfigError(
+            f"the run directory {out} already holds an earlier run, and a second one would "
+            "mix their records: choose another --out, or pass --overwrite to replace it"
+        )
+    if not overwrite:
+        raise ConfigError(
+            f"the run directory {out} already holds files that are not a run; choose another --out"
+        )
+    if not is_run:
+        raise ConfigError(
+            f"{out} is not a fedledger run directory (no {', '.join(RUN_MARKERS)}): "
+            "--overwrite removes only run directories; choose another --out"
+        )
+    shutil.rmtree(out)
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     *,
     out: Path,
     hooks: Hooks | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Run ``cfg`` and write RUN_DIR ``out``; returns the summary dict (also summary.json)."""
+    """Run ``cfg`` and write RUN_DIR ``out``; returns the summary dict (also summary.json).
+
+    ``out`` must not exist or be empty (a ConfigError otherwise: two runs' records must never
+    mix); ``overwrite`` first removes an earlier run written there."""
+    prepare_run_dir(out, overwrite=overwrite)
     if cfg.asynchronous is not None:
         from fedledger.engine.asynchronous import run_async_experiment
 
