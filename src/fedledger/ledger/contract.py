@@ -60,6 +60,10 @@ def batch_size(block_gas_limit: int, base: int, per_item: int) -> int:
     return n
 
 
+def _finalize_gas(outcomes: Sequence[int], flagged: Sequence[int]) -> int:
+    return GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
+
+
 def _revert_data(exc: BaseException) -> bytes | None:
     """Revert data from a provider's exception: web3 keeps it in ``data`` (a hex string, or a
     dict on some nodes); eth-tester writes ``execution reverted: b"..."``; Hardhat says
@@ -425,7 +429,7 @@ class FedLedgerContract:
         """Finalize ``round`` (see :meth:`finalize_round`) and open ``round + 1`` on
         ``global_model_hash`` (see :meth:`open_round`) in one transaction, labelled
         "finalizeAndOpen" with the round it finalizes. Returns the new round's posted records."""
-        closing = GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
+        closing = _finalize_gas(outcomes, flagged)
         first, rest, packed, gas = self._opening(selected, signed, extra_gas=closing)
         gas += closing
         self._send(
@@ -583,8 +587,9 @@ class FedLedgerContract:
         fn = self.contract.functions.finalizeRound(
             round, global_model_hash, bytes(outcomes), pack_indices(flagged)
         )
-        gas = GAS_FINALIZE[0] + GAS_FINALIZE[1] * len(outcomes) + GAS_FINALIZE[2] * len(flagged)
-        self._send(aggregator, fn, gas=gas, label="finalizeRound", round=round)
+        self._send(
+            aggregator, fn, gas=_finalize_gas(outcomes, flagged), label="finalizeRound", round=round
+        )
 
     def prove_bad_signature(
         self,
