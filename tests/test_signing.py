@@ -97,3 +97,24 @@ def test_keys_are_deterministic_and_distinct() -> None:
     assert a.address == derive_account(seed=5, role="client", index=0).address
     assert a.address != derive_account(seed=5, role="client", index=1).address
     assert a.address != derive_account(seed=6, role="client", index=0).address
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_keccak_is_keccak_256_with_either_backend(data: bytes) -> None:
+    """The fast path (pysha3) and the fallback (pycryptodome) give Ethereum's Keccak-256, not
+    SHA3-256 (they differ in padding); the empty string's digest is the well-known one."""
+    from Crypto.Hash import keccak as reference
+
+    import fedledger.ledger.signing as signing
+
+    want = reference.new(digest_bits=256, data=data).digest()
+    assert signing.keccak(data) == want
+    fast = signing._keccak_256
+    try:
+        signing._keccak_256 = None
+        assert signing.keccak(data) == want
+    finally:
+        signing._keccak_256 = fast
+    assert want != hashlib.sha3_256(data).digest()
+    assert signing.keccak(b"").hex().startswith("c5d2460186f7233c927e7db2dcc703c0")
