@@ -89,8 +89,8 @@ def _serve(
 
 def _send_completed(conn: Connection, session: LedgerSession) -> None:
     """One (transactions, gas) answer per round that became final, in round order."""
-    for _, tx, gas in session.completed:
-        conn.send(("ok", (tx, gas)))
+    for counts in session.completed:
+        conn.send(("ok", counts))
     session.completed.clear()
 
 

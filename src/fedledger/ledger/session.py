@@ -208,34 +208,32 @@ class LedgerSession:
         self._funded: set[str] = set()
         self._pending: RoundPlan | None = None  # recorded up to its finalization
         self._pending_counts = (0, 0)  # its transactions and gas so far
-        self.completed: list[tuple[int, int, int]] = []  # (round, transactions, gas), final
+        self.completed: list[tuple[int, int]] = []  # (transactions, gas) of rounds now final
 
     def record_round(self, plan: RoundPlan) -> None:
         """One round's ledger work, in protocol order, up to its finalization, which waits for
         the next round: :meth:`finalizeAndOpen <FedLedgerContract.finalize_and_open>` finalizes
         this round and opens the next in one transaction (or :meth:`finish`, when no round
-        follows). Each round's (round, transactions, gas) goes to :attr:`completed` once it is
-        final.
+        follows). Each round's (transactions, gas) goes to :attr:`completed`, in round order,
+        once it is final.
 
         The on-chain order of the commitments must be the order the aggregator aggregated in
         (``plan.order``), or the audit could not recompute the round."""
-        t0 = self._counts()
+        start = self._counts()
         for cid, _ in plan.left_out:  # gas for their own submissions, before the window opens
             self._fund(cid, round=plan.round)
-        t1 = self._counts()
         previous, self._pending = self._pending, None
+        merged = (0, 0)  # the transaction that finalizes the previous round is that round's
         if previous is not None:  # one transaction finalizes the previous round, opens this one
+            before = self._counts()
             records = self.aggregator.finalize_and_open(previous, plan)
-            t2 = self._counts()
-            self._complete(previous, extra=_minus(t2, t1))
+            merged = _minus(self._counts(), before)
+            self._complete(previous, extra=merged)
         else:
             records = self.aggregator.open_round(plan)
-            t2 = t1  # the opening is this round's
         self._after_open(plan, records)
-        # this round so far: its funding, and everything after the opening transaction
-        t3 = self._counts()
         self._pending = plan
-        self._pending_counts = (t1[0] - t0[0] + t3[0] - t2[0], t1[1] - t0[1] + t3[1] - t2[1])
+        self._pending_counts = _minus(_minus(self._counts(), start), merged)
 
     def finish(self) -> None:
         """Finalize the round that waits for a next one, if any (no round follows)."""
@@ -247,7 +245,7 @@ class LedgerSession:
 
     def _complete(self, plan: RoundPlan, *, extra: tuple[int, int]) -> None:
         tx, gas = self._pending_counts
-        self.completed.append((plan.round, tx + extra[0], gas + extra[1]))
+        self.completed.append((tx + extra[0], gas + extra[1]))
 
     def _counts(self) -> tuple[int, int]:
         return self.tx_count, self.gas_used

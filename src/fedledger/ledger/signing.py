@@ -34,7 +34,7 @@ def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
     if text is not None:
         data = text.encode()
     if _keccak_256 is not None:
-        return bytes(_keccak_256(data).digest())
+        return _keccak_256(data).digest()
     return _keccak_mod.new(digest_bits=256, data=data).digest()
 
 
