@@ -86,6 +86,42 @@ def test_clients_sign_and_the_aggregator_checks_every_receipt(tmp_path: Path) ->
     assert sha256_hex(model_blob(torch.ones(6))) in store
 
 
+def test_each_round_signs_its_own_updates_when_the_shared_slots_are_reused(
+    tmp_path: Path,
+) -> None:
+    """Round after round the same shared slots carry other clients' updates: every receipt
+    must commit to the update its client handed over in that round, against that round's
+    base model, and name no client of another round."""
+    clients = tuple(derive_account(seed=0, role="client", index=i) for i in range(6))
+    dev = Devices(
+        clients=clients, store_dir=tmp_path / "store", domain=DOMAIN, dim=4, max_clients=3
+    )
+    plan = {0: [0, 1, 2], 1: [5, 3], 2: [4, 1, 0]}
+    got = {}
+    try:
+        for rnd, chosen in plan.items():
+            dev.start_round(rnd, bytes([rnd]) * 32)
+            dev.sync()  # the worker watches the board before anything of the round is on it
+            for c in chosen:
+                dev.send_update(c, torch.full((4,), 10.0 * rnd + c), num_samples=rnd + c)
+            got[rnd] = dev.finish_round()
+    finally:
+        dev.close()
+    for rnd, chosen in plan.items():
+        assert sorted(got[rnd]) == sorted(chosen)
+        for c, r in got[rnd].items():
+            com = r.signed.commitment
+            assert r.verdict == USED
+            assert (com.round, com.base_model_hash, com.num_samples) == (
+                rnd,
+                bytes([rnd]) * 32,
+                rnd + c,
+            )
+            assert com.update_hash.hex() == sha256_hex(
+                update_blob(torch.full((4,), 10.0 * rnd + c))
+            )
+
+
 def test_a_full_backlog_makes_the_trainer_wait_and_nothing_is_lost(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = tiny_config(federation={"rounds": 5}, ledger={"max_rounds_ahead": 1})

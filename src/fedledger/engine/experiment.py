@@ -209,7 +209,7 @@ def run_experiment(
                     network.time_round(rnd, selected) if network else (selected, {})
                 )
                 if devices is not None:
-                    devices.start_round(rnd, base_hash, expected=len(participants))
+                    devices.start_round(rnd, base_hash)
                 cr = clients_round(
                     fed,
                     adv,
