@@ -293,6 +293,63 @@ def digest_after_submit(digest: bytes, client: str, update_hash: bytes, num_samp
     return keccak(digest + bytes(HexBytes(client)) + update_hash + num_samples.to_bytes(8, "big"))
 
 
+def send_call(
+    chain: Chain,
+    abi: list[dict[str, Any]],
+    address: str,
+    account: LocalAccount,
+    fn: Any,
+    *,
+    gas: int,
+    label: str,
+    round: int | None = None,
+) -> dict[str, Any]:
+    """Send contract call ``fn`` from ``account``; a revert is a LedgerError naming the
+    contract's custom error (decoded from the provider's error, else from re-running it)."""
+    data = fn._encode_transaction_data()
+    try:
+        return chain.send(
+            account, {"to": address, "data": data, "value": 0}, gas=gas, label=label, round=round
+        )
+    except LedgerError as exc:
+        reason = decode_custom_error(abi, _revert_data(exc.__cause__ or exc))
+        if reason is None:
+            reason = explain_revert(chain, abi, address, account.address, data)
+        if reason:
+            raise LedgerError(
+                f"transaction {label!r} (round {round}) was refused: {reason}"
+            ) from exc
+        raise
+
+
+def explain_revert(
+    chain: Chain, abi: list[dict[str, Any]], address: str, sender: str, data: str | bytes
+) -> str | None:
+    """Re-run a failed call against the latest state and decode the contract's custom error."""
+    try:
+        chain.w3.eth.call(
+            {"from": to_checksum_address(sender), "to": address, "data": HexBytes(data)}
+        )
+    except Exception as exc:  # web3 wraps revert data differently per provider
+        return decode_custom_error(abi, _revert_data(exc)) or str(exc)
+    return None
+
+
+def deploy_artifact(
+    chain: Chain, account: LocalAccount, name: str, args: bytes, *, gas: int, label: str
+) -> str:
+    """Deploy artifact ``name`` with ABI-encoded constructor arguments ``args``; its address."""
+    art = load_artifact(name)
+    try:
+        receipt = chain.send(
+            account, {"data": art["bytecode"] + args.hex(), "value": 0}, gas=gas, label=label
+        )
+    except LedgerError as exc:
+        reason = decode_custom_error(art["abi"], _revert_data(exc.__cause__ or exc))
+        raise LedgerError(f"{exc}; the contract says: {reason}" if reason else str(exc)) from exc
+    return str(receipt["contractAddress"])
+
+
 class FedLedgerContract:
     """Methods named after the contract's; each state change is one logged transaction."""
 
@@ -324,49 +381,21 @@ class FedLedgerContract:
     def deploy(
         cls, chain: Chain, *, admin: LocalAccount, params: LedgerParams
     ) -> FedLedgerContract:
-        art = load_artifact()
-        data = art["bytecode"] + encode([PARAMS_ABI], [params.as_tuple()]).hex()
-        try:
-            receipt = chain.send(admin, {"data": data, "value": 0}, gas=GAS_DEPLOY, label="deploy")
-        except LedgerError as exc:
-            reason = decode_custom_error(art["abi"], _revert_data(exc.__cause__ or exc))
-            raise LedgerError(
-                f"{exc}; the contract says: {reason}" if reason else str(exc)
-            ) from exc
-        return cls(chain, receipt["contractAddress"])
+        args = encode([PARAMS_ABI], [params.as_tuple()])
+        address = deploy_artifact(chain, admin, "FedLedger", args, gas=GAS_DEPLOY, label="deploy")
+        return cls(chain, address)
 
     def _send(
         self, account: LocalAccount, fn: Any, *, gas: int, label: str, round: int | None
     ) -> dict[str, Any]:
-        data = fn._encode_transaction_data()
         self._events = None  # our own transaction may add events
-        try:
-            return self.chain.send(
-                account,
-                {"to": self.address, "data": data, "value": 0},
-                gas=gas,
-                label=label,
-                round=round,
-            )
-        except LedgerError as exc:
-            reason = decode_custom_error(self.abi, _revert_data(exc.__cause__ or exc))
-            if reason is None:
-                reason = self.explain_revert(account.address, data)
-            if reason:
-                raise LedgerError(
-                    f"transaction {label!r} (round {round}) was refused: {reason}"
-                ) from exc
-            raise
+        return send_call(
+            self.chain, self.abi, self.address, account, fn, gas=gas, label=label, round=round
+        )
 
     def explain_revert(self, sender: str, data: str | bytes) -> str | None:
         """Re-run a failed call against the latest state and decode the contract's custom error."""
-        try:
-            self.chain.w3.eth.call(
-                {"from": to_checksum_address(sender), "to": self.address, "data": HexBytes(data)}
-            )
-        except Exception as exc:  # web3 wraps revert data differently per provider
-            return decode_custom_error(self.abi, _revert_data(exc)) or str(exc)
-        return None
+        return explain_revert(self.chain, self.abi, self.address, sender, data)
 
     def _gas_limit(self) -> int:
         return self.chain.block_gas_limit
