@@ -39,7 +39,7 @@ GAS_POST_ROUND = (250_000, 12_000)  # per worker: its entry, leaf, ledger check,
 GAS_CHALLENGE = (150_000, 3_000)  # per proof node and per batch commitment
 GAS_CLAIM = (150_000, 25_000)  # per claimed round
 GAS_SMALL = 150_000  # stall, cancel, claimStake, settleBond, reclaim, withdraw
-GAS_CLOSE = (100_000, 10_000)  # per worker: its flags on the ledger
+GAS_CLOSE = (120_000, 30_000)  # per worker: its flags on the ledger, a slash
 
 
 class Phase(IntEnum):
