@@ -72,3 +72,39 @@ def test_unknown_rule_parameter_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unknown parameter"):
         create_rule("fedavg", {"beta": 0.1}, num_clients=5)
+
+
+MARKET = ["task.budget=100", 'incentives.scoring="gtg_shapley"']
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.budget=1e-17", "task.budget 1e-17 is too small for 30 rounds"),
+        ("task.stake=0", "task.stake: Input should be greater than 0"),
+        (
+            "incentives.cost_low=-0.5",
+            "incentives.cost_low: Input should be greater than or equal to 0",
+        ),
+        ('incentives.scoring="shapley"', "incentives.scoring: Input should be 'gtg_shapley'"),
+        ("incentives.cost_high=-1", "incentives.cost_high"),
+        ("task.cost_rate_cap=0", "a cost_budget needs a cost_rate_cap above 0"),
+        ("ledger.enabled=false", "a task market runs on the ledger"),
+    ],
+)
+def test_bad_market_terms_are_config_errors_that_say_what_is_expected(
+    override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(ROOT / "examples/quickstart.toml", [*MARKET, override])
+    assert message in str(err.value)
+    assert "Value error" not in str(err.value)  # pydantic's prefix is not shown
+
+
+def test_a_market_needs_both_its_sections() -> None:
+    for half in MARKET:
+        with pytest.raises(ConfigError, match=r"needs both a \[task\] section"):
+            load_config(ROOT / "examples/quickstart.toml", [half])
+    cfg = load_config(ROOT / "examples/quickstart.toml", MARKET)
+    assert cfg.task is not None and cfg.incentives is not None
+    assert cfg.task.budget == 100 and cfg.incentives.scoring == "gtg_shapley"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fedledger.attacks.config import AttackConfig
 from fedledger.errors import ConfigError
+from fedledger.incentives.config import IncentivesConfig, TaskConfig
 from fedledger.netsim.config import NetworkConfig
 
 
@@ -166,6 +167,23 @@ class ExperimentConfig(Section):
     network: NetworkConfig | None = None
     asynchronous: AsyncConfig | None = None
     reputation: ReputationConfig = Field(default_factory=lambda: ReputationConfig())
+    task: TaskConfig | None = None
+    incentives: IncentivesConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_market(self) -> ExperimentConfig:
+        if (self.task is None) != (self.incentives is None):
+            raise ValueError(
+                "a task market needs both a [task] section (its terms) and an [incentives] "
+                "section (how contributions are scored)"
+            )
+        if self.task is not None:
+            if not self.ledger.enabled:
+                raise ValueError("a task market runs on the ledger: set ledger.enabled = true")
+            if self.asynchronous is not None:
+                raise ValueError("a task market needs synchronous rounds: remove [asynchronous]")
+            self.task.check_against(rounds=self.federation.rounds)
+        return self
 
     @property
     def committee_enabled(self) -> CommitteeConfig | None:
@@ -237,5 +255,6 @@ def format_validation_error(exc: ValidationError, *, source: str) -> str:
         else:
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict) else ""
-            lines.append(f"  {loc}: {err['msg']}{shown}")
+            msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wording, not ours
+            lines.append(f"  {loc}: {msg}{shown}")
     return "\n".join(lines)
