@@ -29,8 +29,8 @@ interface IFedLedgerViews {
 /// work and bonus flag as packed calldata (so the data is on-chain); the contract refuses a
 /// positive entry for a worker without a commitment in that round, keeps the entries' Merkle
 /// root and totals, and the round becomes payable after a challenge window in which anyone can
-/// prove from the ledger's batches that a worker's recorded work is not what its commitment
-/// says; a proven fraud voids the round, ends the task and gives the aggregator's bond to the
+/// prove from the ledger's batches that an entry claims more work than its commitment's
+/// samples x epochs; a proven fraud voids the round, ends the task and gives the aggregator's bond to the
 /// prover. Payouts per round: the round's reward pool split in proportion to score, its bonus
 /// pool split equally among the flagged-for-bonus (highest-voted) workers, and each worker's
 /// declared rate x recorded work (scaled down pro rata once the cost budget runs out). At the
@@ -394,8 +394,9 @@ contract TaskMarket is ReentrancyGuard {
         emit RoundScored(id, round, sum.root, sum.score, sum.bonusCount, sum.cost, costPaid, entries);
     }
 
-    /// @notice Prove that a posted entry's work is not its commitment's sample count x epochs,
-    /// from a batch the aggregator posted on the ledger (see WorkChallenge). Within the round's
+    /// @notice Prove that a posted entry claims more work than its commitment's sample count x
+    /// epochs, from a batch the aggregator posted on the ledger (see WorkChallenge); less is
+    /// the aggregator's choice (it reimburses only used updates), which the audit checks. Within the round's
     /// challenge window. Voids the round, ends the task as Faulted; the aggregator's bond goes
     /// to the prover.
     function challengeWork(uint256 id, WorkChallenge calldata c) external {
@@ -407,7 +408,7 @@ contract TaskMarket is ReentrancyGuard {
         if (!_verify(s.root, t.numWorkers, c.worker, _leaf(id, c.round, c.worker, c.entry), c.proof))
             revert MarketBadProof(id, c.round, c.worker);
         uint256 samples = _samplesIn(id, t, c.round, c.worker, c.batch, c.position, c.packedBatch);
-        if (uint256(c.entry.work) == samples * t.terms.epochs) revert MarketNotFraud(id, c.round, c.worker);
+        if (uint256(c.entry.work) <= samples * t.terms.epochs) revert MarketNotFraud(id, c.round, c.worker);
         s.voided = true;
         t.prover = msg.sender;
         emit FraudProven(id, c.round, c.worker, msg.sender);

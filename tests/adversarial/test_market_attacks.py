@@ -71,11 +71,12 @@ def test_a_free_rider_gets_no_share_cannot_claim_others_entries_and_loses_its_st
 
 
 def test_inflated_work_for_a_friend_is_proven_from_the_ledgers_batch() -> None:
-    m = make_market(rounds=2)
+    m = make_market(rounds=2, challenge_window=10)
     m.ledger_round([0, 1, 2, 3], samples=5)
     friend = 2
     honest = 5 * m.terms.epochs
-    entries = [Entry(1, honest), Entry(1, honest), Entry(1, 50 * honest), Entry(1, honest)]
+    # worker 3's update was not used: no reimbursement, which is no fraud
+    entries = [Entry(1, honest), Entry(1, honest), Entry(1, 50 * honest), Entry(0, 0)]
     m.post(0, entries)
     proof = m.proof(0, friend)
     rec = m.fed.posted[0][friend]
@@ -92,6 +93,18 @@ def test_inflated_work_for_a_friend_is_proven_from_the_ledgers_batch() -> None:
             proof=m.proof(0, 0),
             batch=0,
             position=0,
+            packed_batch=packed,
+        )
+    with pytest.raises(LedgerError, match="MarketNotFraud"):
+        m.market.challenge_work(
+            outsider,
+            m.task,
+            round=0,
+            worker=3,
+            entry=entries[3],
+            proof=m.proof(0, 3),
+            batch=0,
+            position=3,
             packed_batch=packed,
         )
     with pytest.raises(LedgerError, match="MarketBadBatch"):  # bytes the ledger never posted
