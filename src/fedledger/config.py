@@ -183,6 +183,21 @@ class ExperimentConfig(Section):
             if self.asynchronous is not None:
                 raise ValueError("a task market needs synchronous rounds: remove [asynchronous]")
             self.task.check_against(rounds=self.federation.rounds)
+            assert self.incentives is not None
+            if self.incentives.cost_high > self.task.cost_rate_cap:
+                raise ValueError(
+                    f"incentives.cost_high ({self.incentives.cost_high}) exceeds "
+                    f"task.cost_rate_cap ({self.task.cost_rate_cap}): a worker whose cost the "
+                    "terms do not cover would not join, and runs where some workers stay out "
+                    "are not simulated yet"
+                )
+            need = 3 * self.federation.num_clients + 5
+            if self.task.join_period < need:
+                raise ValueError(
+                    f"task.join_period ({self.task.join_period} blocks) is too short for "
+                    f"{self.federation.num_clients} workers to join on a chain that mines a "
+                    f"block per transaction (three each): at least {need}"
+                )
         return self
 
     @property

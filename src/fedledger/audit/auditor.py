@@ -14,7 +14,10 @@ function per check (fedledger/audit/checks_*.py):
   recomputed from the blob store; committee votes are checked (signatures, tally) and
   re-derived from the members' data;
 * the outputs: model.safetensors, summary.json and metrics.csv against the chain and the
-  recomputation.
+  recomputation;
+* the task market, when the run has one (checks_market.py): its code, terms and binding;
+  every round's entries re-scored from the blob store; every credit, withdrawal and token
+  balance against the formulas; payouts.csv against the chain.
 
 A corrupted file is a finding naming the file and the line or item, never a traceback.
 """
@@ -30,6 +33,7 @@ import tomllib
 import torch
 
 from fedledger.audit.checks_deployment import LedgerView, check_deployment, read_view
+from fedledger.audit.checks_market import DEPLOY_LABELS, check_market
 from fedledger.audit.checks_outputs import check_outputs
 from fedledger.audit.checks_rounds import replay_rounds
 from fedledger.audit.report import AuditReport
@@ -64,7 +68,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
         opened = _open_chain(inputs, url, report)
         if opened is None:
             return report
-        chain, logs = opened
+        chain, logs, deployed = opened
         contract = FedLedgerContract(chain, inputs.deployment.contract)
         if logs is not None:
             contract.use_logs(logs)
@@ -77,6 +81,8 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             return report
         replay = replay_rounds(view, inputs.cfg, inputs.deployment, inputs.store, report)
         check_outputs(run, view, replay, inputs.cfg, report)
+        if inputs.cfg.task is not None:
+            check_market(run, chain, view, replay, inputs.cfg, deployed, report)
     finally:
         inputs.store.close()
     return report
@@ -116,9 +122,10 @@ def _load_inputs(run: Path, report: AuditReport) -> RunInputs | None:
 
 def _open_chain(
     inputs: RunInputs, url: str | None, report: AuditReport
-) -> tuple[Chain, list[Any] | None] | None:
+) -> tuple[Chain, list[Any] | None, dict[str, str]] | None:
     """The run's chain: a live node, or the embedded chain replayed from its genesis (then
-    with the replay's logs, so that the events need not be queried again)."""
+    with the replay's logs, so that the events need not be queried again), and the address
+    each logged deployment created, by its label."""
     dep = inputs.deployment
     records = _read_log(inputs.run, report)
     if url or not dep.embedded:
@@ -132,7 +139,12 @@ def _open_chain(
                         f"round {rec.round}) is not on the node",
                     )
             report.transactions = sum(1 for r in records if not r.is_mining)
-        return chain, None
+        on_node: dict[str, str] = {}
+        for rec in records or []:
+            if rec.label in DEPLOY_LABELS and _on_node(chain, rec):
+                got = chain.w3.eth.get_transaction_receipt(rec.tx_hash)  # type: ignore[arg-type]
+                on_node[rec.label] = str(got["contractAddress"])
+        return chain, None, on_node
     if records is None:
         return None
     if dep.genesis is None:
@@ -144,14 +156,17 @@ def _open_chain(
         report.error("files", f"{DEPLOYMENT_FILE}: the genesis cannot be rebuilt ({exc})")
         return None
     logs: list[Any] = []
+    deployed: dict[str, str] = {}
     try:
         for rec, receipt in chain.replay(records):
             report.transactions += 0 if rec.is_mining else 1
             logs += receipt.get("logs", [])
+            if rec.label in DEPLOY_LABELS and receipt.get("contractAddress"):
+                deployed[rec.label] = str(receipt["contractAddress"])
     except LedgerError as exc:
         report.error("ledger", f"ledger replay: {exc}; the transaction log was altered")
         return None
-    return chain, logs
+    return chain, logs, deployed
 
 
 def _read_log(run: Path, report: AuditReport) -> list[TxRecord] | None:

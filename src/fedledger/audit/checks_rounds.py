@@ -48,6 +48,19 @@ class RoundReplay:
     final_hash: str | None = None  # the last finalized global model
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     finalized_rounds: int = 0
+    # per finalized round, for a task market's scores: the base model, the used clients and
+    # their updates, every committed client's sample count, each committed client's accepts
+    scoring: dict[int, ScoringInputs] = field(default_factory=dict)
+    fed: Federation | None = None
+
+
+@dataclass
+class ScoringInputs:
+    params: torch.Tensor
+    used: list[int]
+    used_updates: list[torch.Tensor]
+    num_samples: dict[int, int]
+    accepts: dict[int, int] | None
 
 
 @dataclass
@@ -77,6 +90,7 @@ def replay_rounds(
     params_onchain = view.params
     assert params_onchain is not None
     fed = build_federation(cfg)
+    out.fed = fed
     ctx = _Ctx(
         view=view,
         cfg=cfg,
@@ -149,7 +163,9 @@ def replay_rounds(
             report.error("rounds", f"in an unknown state {status}", round=rnd)
             break
         fin = view.finalized[rnd]
-        params, recorded = _check_round(ctx, rnd, params, selected, recs, fin, seed_int(seed))
+        params, recorded = _check_round(
+            ctx, rnd, params, selected, recs, fin, seed_int(seed), out.scoring
+        )
         if params is None:
             break
         prev_hash = recorded
@@ -270,8 +286,10 @@ def _check_round(
     recs: list[CommitmentRecord],
     fin: dict[str, object],
     seed: int,
+    scoring: dict[int, ScoringInputs],
 ) -> tuple[torch.Tensor | None, str]:
-    """Re-make the round's decisions; returns the global model to go on from and its hash."""
+    """Re-make the round's decisions; returns the global model to go on from and its hash
+    (and, with a task market, keeps what its scores need in ``scoring``)."""
     report, cfg, fed = ctx.report, ctx.cfg, ctx.fed
     outcomes = list(fin["outcomes"])  # type: ignore[call-overload]
     recorded = bytes(fin["global_model_hash"]).hex()  # type: ignore[call-overload]
@@ -299,6 +317,22 @@ def _check_round(
         else:
             msg = f"rejected as {outcome_name(got)}, but re-checking finds {outcome_name(want)}"
         report.error("outcomes", msg, round=rnd, **ctx.who(c))
+    if cfg.task is not None:
+        votes = ctx.view.votes.get(rnd, [])
+        accepts = None
+        if votes:
+            accepts = {
+                received[i].client: sum(v[1][i] for v in votes if i < len(v[1]))
+                for i in range(len(received))
+            }
+        used_updates = [checked.tensors[i] for i in decision.used]
+        scoring[rnd] = ScoringInputs(
+            params=params,
+            used=[received[i].client for i in decision.used],
+            used_updates=[t for t in used_updates if t is not None],
+            num_samples={r.client: r.num_samples for r in received},
+            accepts=accepts,
+        )
     new = params + decision.aggregate if decision.aggregate is not None else params
     recomputed = sha256_hex(model_blob(new))
     if recomputed != recorded:

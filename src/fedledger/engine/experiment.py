@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fedledger.attacks import detection_counts, precision_recall_f1
@@ -28,6 +29,8 @@ from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.devices import Devices
 from fedledger.engine.ledger_process import LedgerProcess
+from fedledger.engine.market import Scorer, write_payouts
+from fedledger.incentives.terms import market_plan
 from fedledger.engine.outputs import RunOutputs
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.errors import ConfigError, LedgerError
@@ -111,6 +114,11 @@ def run_experiment(
             password_file=cfg.ledger.password_file,
         )
 
+    plan = market_plan(cfg, fed) if cfg.task is not None else None
+    scorer = Scorer(cfg, fed) if plan is not None else None
+    all_entries: list[list[tuple[int, int, bool]]] = []
+    outcome: dict[str, Any] | None = None
+
     outputs = RunOutputs(out, cfg)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
@@ -133,6 +141,7 @@ def run_experiment(
             ledger_dir=out / "ledger",
             deploy_nonce=nonce,
             max_rounds_ahead=cfg.ledger.max_rounds_ahead,
+            market=plan,
         )
         if url:
             info = ledger.info
@@ -235,6 +244,12 @@ def run_experiment(
                     committee_seed=seed,
                 )
                 dec = ar.decision
+                entries = None
+                if scorer is not None:  # valued against the model the round started from
+                    entries = scorer.entries(rnd, params, ar, cr.num_samples)
+                    if hooks.score is not None:
+                        entries = hooks.score(rnd, entries)
+                    all_entries.append(entries)
                 for c in dec.flagged:
                     flag_counts[c] += 1
                 if dec.aggregate is not None:
@@ -260,6 +275,7 @@ def run_experiment(
                             committee=ar.committee,
                             votes=ar.votes,
                             own={c: r.sent for c, r in receipts.items()},
+                            entries=entries,
                         )
                     )
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
@@ -291,6 +307,8 @@ def run_experiment(
                 flush(all_rounds=False)  # a bounded number of rounds in flight
                 bar.advance(rnd, acc=acc, loss=loss)
             flush(all_rounds=True)
+            if plan is not None and ledger is not None:
+                outcome = ledger.settle_market()
     finally:
         if devices is not None:
             devices.close()
@@ -327,5 +345,15 @@ def run_experiment(
         }
         summary["attack_success_rate"] = asr
         summary["detection_f1"] = f1
+    if outcome is not None and plan is not None and scorer is not None and keys is not None:
+        quality = np.array(
+            [
+                -1.0 if adv is not None and c in adv.malicious else float(len(y))
+                for c, y in enumerate(fed.client_y)
+            ]
+        )
+        summary["market"] = write_payouts(
+            out, cfg, outcome, scorer, all_entries, plan, keys.client_addresses, quality
+        )
     outputs.finish(summary, model_blob=blob)
     return summary

@@ -20,6 +20,7 @@ Messages are plain dataclasses of bytes and ints (no tensors); errors come back 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from fedledger.errors import LedgerError
 from fedledger.ledger.contract import LedgerParams
 from fedledger.ledger.embedded import preload
 from fedledger.ledger.keys import PartyKeys
+from fedledger.ledger.market_session import MarketPlan
 from fedledger.ledger.session import LedgerSession, RoundPlan
 
 
@@ -41,11 +43,17 @@ def _serve(
     url: str,
     ledger_dir: Path,
     deploy_nonce: int | None,
+    market: MarketPlan | None,
 ) -> None:
     torch.set_num_threads(1)
     try:
         session = LedgerSession(
-            keys=keys, params=params, url=url, ledger_dir=ledger_dir, deploy_nonce=deploy_nonce
+            keys=keys,
+            params=params,
+            url=url,
+            ledger_dir=ledger_dir,
+            deploy_nonce=deploy_nonce,
+            market=market,
         )
     except Exception as exc:  # reported to the parent as text
         conn.send(("error", type(exc).__name__, str(exc)))
@@ -75,6 +83,10 @@ def _serve(
                     session.finish()
                 elif msg[0] == "model":
                     conn.send(("ok", session.current_model_hash()))
+                elif msg[0] == "settle":
+                    outcome = session.settle_market()
+                    counts = {"tx_count": session.tx_count, "gas_used": session.gas_used}
+                    conn.send(("ok", (counts, None if outcome is None else asdict(outcome))))
                 else:  # "close"
                     break
             except Exception as exc:  # reported to the parent as text
@@ -106,11 +118,12 @@ class LedgerProcess:
         ledger_dir: Path,
         deploy_nonce: int | None,
         max_rounds_ahead: int,
+        market: MarketPlan | None = None,
     ) -> None:
         if not url:
             preload()  # once per process: later runs' children start without imports
         self._child = Child(
-            "ledger process", _serve, (keys, params, url, ledger_dir, deploy_nonce)
+            "ledger process", _serve, (keys, params, url, ledger_dir, deploy_nonce, market)
         )
         self._info: dict[str, Any] | None = None
         self._in_flight = 0
@@ -160,6 +173,17 @@ class LedgerProcess:
         self.tx_count += tx
         self.gas_used += gas
         return tx, gas
+
+    def settle_market(self) -> dict[str, Any] | None:
+        """Close the run's task market and pay everyone (every round final first); what each
+        party was paid (:class:`~fedledger.ledger.market_session.MarketOutcome` as a dict)."""
+        while self._in_flight:
+            self.wait()
+        _ = self.info
+        self._child.send(("settle",))
+        counts, outcome = self._recv()
+        self.tx_count, self.gas_used = int(counts["tx_count"]), int(counts["gas_used"])
+        return outcome
 
     def current_model_hash(self) -> bytes:
         """The global-model hash the chain records now (only with no round in flight)."""

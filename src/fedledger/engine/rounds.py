@@ -38,13 +38,16 @@ class Hooks:
     signed)``: what reaches the aggregator instead (another blob, None for a lost blob, or
     another signed commitment). Aggregator misbehaviour: ``select(round, selected)``, the
     clients it selects instead of the seeded draw; ``forge(round, batch)``, the commitments it
-    posts instead of the ones it received."""
+    posts instead of the ones it received; ``score(round, entries)``, the market entries it
+    posts instead of the ones it scored."""
 
     update: UpdateHook | None = None
     drop_commitment: Callable[[int, int], bool] | None = None
     tamper: TamperHook | None = None
     select: Callable[[int, list[int]], list[int]] | None = None
     forge: Callable[[int, list[SignedCommitment]], list[SignedCommitment]] | None = None
+    # the task market's entries the aggregator posts instead of the ones it scored
+    score: Callable[[int, list[tuple[int, int, bool]]], list[tuple[int, int, bool]]] | None = None
 
 
 @dataclass
@@ -67,6 +70,7 @@ class AggregatorRound:
     refused: dict[int, str] = field(default_factory=dict)  # BAD_SIGNATURE: never on-chain
     committee: list[int] = field(default_factory=list)
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
+    used_updates: list[torch.Tensor] = field(default_factory=list)  # aligned with ``used``
 
     @property
     def used(self) -> list[int]:
@@ -230,6 +234,7 @@ def aggregator_round(
             else logging.WARNING
         )
         log.log(level, "round %d: rejected client %d's update: %s", rnd, order[i], detail)
+    used_updates = [checked.tensors[i] for i in decision.used]
     return AggregatorRound(
         order=order,
         decision=decision,
@@ -238,4 +243,5 @@ def aggregator_round(
         refused=refused,
         committee=committee,
         votes=votes,
+        used_updates=[t for t in used_updates if t is not None],
     )

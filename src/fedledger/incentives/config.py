@@ -68,8 +68,10 @@ class IncentivesConfig(BaseModel):
     score_scale: int = Field(
         10**6, ge=1, description="scores are posted as integers: value x scale"
     )
-    cost_low: float = Field(0.0, ge=0, description="workers' private cost per unit of work, from")
-    cost_high: float = Field(0.002, ge=0, description="... to (uniform, seeded)")
+    cost_low: float = Field(
+        0.0002, ge=0, description="workers' private cost per unit of work, from"
+    )
+    cost_high: float = Field(0.001, ge=0, description="... to (uniform, seeded)")
 
     @model_validator(mode="after")
     def _check(self) -> IncentivesConfig:

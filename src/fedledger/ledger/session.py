@@ -40,6 +40,7 @@ from fedledger.ledger.contract import (
 from fedledger.ledger.deployment import DEPLOYMENT_FILE, TX_FILE, Deployment, contract_address
 from fedledger.ledger.embedded import EMBEDDED_CHAIN_ID
 from fedledger.ledger.keys import PartyKeys
+from fedledger.ledger.market_session import MarketOutcome, MarketPlan, MarketSession
 from fedledger.ledger.signing import SignedCommitment, SignedVote, domain_separator, sign_vote
 
 __all__ = ["DEPLOYMENT_FILE", "TX_FILE", "LedgerSession", "RoundPlan", "planned_domain"]
@@ -61,6 +62,8 @@ class RoundPlan:
     committee: list[int] = field(default_factory=list)
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
     own: dict[int, SignedCommitment] = field(default_factory=dict)  # what each client signed
+    # the task market's entries for the round, one per client: (score, work, bonus)
+    entries: list[tuple[int, int, bool]] | None = None
 
 
 def planned_domain(*, admin: str, nonce: int) -> tuple[str, bytes]:
@@ -174,9 +177,12 @@ class LedgerSession:
         url: str,
         ledger_dir: Path,
         deploy_nonce: int | None = None,
+        market: MarketPlan | None = None,
     ) -> None:
         """``deploy_nonce``: the admin's starting nonce on a fresh embedded chain (random when
-        None), which makes the contract address unique to the run."""
+        None), which makes the contract address unique to the run. ``market``: run a task
+        market for the run (set up and bound before round 0, see
+        :mod:`fedledger.ledger.market_session`)."""
         self.keys = keys
         self.admin = keys.admin
         operators = [keys.admin.address, keys.aggregator.address]
@@ -206,6 +212,19 @@ class LedgerSession:
         )
         self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
         self._funded: set[str] = set()
+        self.market: MarketSession | None = None
+        if market is not None:
+            for i in range(len(keys.clients)):  # gas for their joins
+                self._fund(i, round=None)
+            self.market = MarketSession(
+                self.chain,
+                plan=market,
+                requester=keys.admin,
+                aggregator=keys.aggregator,
+                workers=list(keys.clients),
+                config_hash=params.config_hash,
+            )
+            self.market.bind(self.contract.address)
         self._pending: RoundPlan | None = None  # recorded up to its finalization
         self._pending_counts = (0, 0)  # its transactions and gas so far
         self.completed: list[tuple[int, int]] = []  # (transactions, gas) of rounds now final
@@ -227,6 +246,7 @@ class LedgerSession:
         if previous is not None:  # one transaction finalizes the previous round, opens this one
             before = self._counts()
             records = self.aggregator.finalize_and_open(previous, plan)
+            self._score(previous)
             merged = _minus(self._counts(), before)
             self._complete(previous, extra=merged)
         else:
@@ -241,7 +261,17 @@ class LedgerSession:
             plan, self._pending = self._pending, None
             before = self._counts()
             self.aggregator.finalize(plan)
+            self._score(plan)
             self._complete(plan, extra=_minus(self._counts(), before))
+
+    def _score(self, plan: RoundPlan) -> None:
+        """Post a finalized round's entries on the task market."""
+        if self.market is not None and plan.entries is not None:
+            self.market.post_round(plan.round, plan.entries)
+
+    def settle_market(self) -> MarketOutcome | None:
+        """Close the task and pay everyone (after the last round is final)."""
+        return self.market.settle() if self.market is not None else None
 
     def _complete(self, plan: RoundPlan, *, extra: tuple[int, int]) -> None:
         tx, gas = self._pending_counts
@@ -287,7 +317,7 @@ class LedgerSession:
     def current_model_hash(self) -> bytes:
         return self.contract.current_model_hash()
 
-    def _fund(self, client: int, *, round: int) -> None:
+    def _fund(self, client: int, *, round: int | None) -> None:
         """The requester pays a client's gas for its own submission."""
         address = self.keys.clients[client].address
         if address in self._funded:
