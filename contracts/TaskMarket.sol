@@ -18,6 +18,7 @@ interface IFedLedgerViews {
     function flagsOf(address client) external view returns (uint256);
     function roundInfo(uint256 round) external view returns (IFedLedger.RoundInfo memory);
     function batchHash(uint256 round, uint256 batch) external view returns (bytes32);
+    function roundCount() external view returns (uint256);
 }
 
 /// @title TaskMarket: a crowdsourcing market for federated-learning tasks run on a FedLedger
@@ -175,6 +176,7 @@ contract TaskMarket is ReentrancyGuard {
     error MarketDone(uint256 task, address who);
     error MarketOverdrawn(uint256 task); // would credit more than the task took in
     error MarketNothingOwed(uint256 task, address who);
+    error MarketAllRoundsPosted(uint256 task); // nothing to stall: close it
 
     event TaskCreated(uint256 indexed task, address indexed requester, Terms terms);
     event WorkerJoined(uint256 indexed task, address indexed worker, uint256 index, uint256 rate);
@@ -376,11 +378,6 @@ contract TaskMarket is ReentrancyGuard {
         Terms storage terms = t.terms;
         uint256 costLeft = uint256(terms.costBudget) - t.costGranted;
         uint256 costPaid = sum.cost < costLeft ? sum.cost : costLeft;
-        uint256 granted = costPaid;
-        if (sum.score > 0) granted += _pool(terms.budget, BPS - terms.bonusBps, terms.rounds);
-        if (sum.bonusCount > 0) granted += _pool(terms.budget, terms.bonusBps, terms.rounds);
-        t.costGranted += uint128(costPaid);
-        t.granted += uint128(granted);
         _rounds[id][round] = ScoredRound({
             root: sum.root,
             totalScore: uint64(sum.score),
@@ -390,6 +387,8 @@ contract TaskMarket is ReentrancyGuard {
             cost: uint128(sum.cost),
             costPaid: uint128(costPaid)
         });
+        t.costGranted += uint128(costPaid);
+        t.granted += uint128(_granted(terms, _rounds[id][round]));
         t.nextRound = uint32(round + 1);
         emit RoundScored(id, round, sum.root, sum.score, sum.bonusCount, sum.cost, costPaid, entries);
     }
@@ -410,6 +409,8 @@ contract TaskMarket is ReentrancyGuard {
         uint256 samples = _samplesIn(id, t, c.round, c.worker, c.batch, c.position, c.packedBatch);
         if (uint256(c.entry.work) <= samples * t.terms.epochs) revert MarketNotFraud(id, c.round, c.worker);
         s.voided = true;
+        t.granted -= uint128(_granted(t.terms, s)); // nobody can claim it: back to the requester
+        t.costGranted -= s.costPaid;
         t.prover = msg.sender;
         emit FraudProven(id, c.round, c.worker, msg.sender);
         _end(id, t, Phase.Faulted);
@@ -437,15 +438,15 @@ contract TaskMarket is ReentrancyGuard {
     function stall(uint256 id) external {
         Task storage t = _task(id);
         _phase(id, t, Phase.Running);
-        if (t.nextRound >= t.terms.rounds) revert MarketWrongPhase(id, t.phase);
+        if (t.nextRound >= t.terms.rounds) revert MarketAllRoundsPosted(id);
         uint256 due = _due(t, t.nextRound);
         if (block.number <= due) revert MarketTooEarly(id, due + 1);
         _end(id, t, Phase.Stalled);
     }
 
     /// @notice Close a task whose every round is posted and past its challenge window: slash
-    /// the stake of every worker the ledger flagged (none when the ledger finalized rounds
-    /// beyond the task's, whose flags the task cannot tell apart).
+    /// the stake of every worker the ledger flagged (none when the ledger may have finalized a
+    /// round beyond the task's, whose flags the task cannot tell apart).
     function close(uint256 id) external {
         Task storage t = _task(id);
         _phase(id, t, Phase.Running);
@@ -454,7 +455,10 @@ contract TaskMarket is ReentrancyGuard {
         uint256 final_ = uint256(_rounds[id][terms.rounds - 1].postedAt) + terms.challengeWindow;
         if (block.number <= final_) revert MarketTooEarly(id, final_ + 1);
         IFedLedgerViews l = IFedLedgerViews(t.ledger);
-        bool attributable = l.roundInfo(terms.rounds).status != IFedLedger.Status.Finalized;
+        // flags come with finalizations: those of rounds past the task's cannot be told apart
+        uint256 count = l.roundCount();
+        bool attributable = count <= terms.rounds ||
+            (count == uint256(terms.rounds) + 1 && l.roundInfo(terms.rounds).status != IFedLedger.Status.Finalized);
         uint256 n = t.numWorkers;
         uint256 slashedCount;
         if (attributable) {
@@ -519,11 +523,13 @@ contract TaskMarket is ReentrancyGuard {
         _credit(id, t, msg.sender, amount, "stake");
     }
 
-    /// @notice Credit the aggregator's bond to whom it belongs once the task has ended: the
-    /// aggregator (closed or cancelled), the requester (stalled), the fraud's prover (faulted).
+    /// @notice Credit the aggregator's bond to whom it belongs once the task has ended (and, if
+    /// it stalled, the last challenge window has passed): the aggregator (closed or
+    /// cancelled), the requester (stalled), the fraud's prover (faulted).
     function settleBond(uint256 id) external {
         Task storage t = _task(id);
         _ended(id, t);
+        _challengesOver(id, t);
         if (t.bondSettled || !t.bondPosted) revert MarketDone(id, msg.sender);
         t.bondSettled = true;
         address to = t.terms.aggregator;
@@ -532,11 +538,13 @@ contract TaskMarket is ReentrancyGuard {
         _credit(id, t, to, t.terms.aggregatorBond, "bond");
     }
 
-    /// @notice Credit the requester what no round granted (and the slashed stakes when no
-    /// worker was left unflagged), once the task has ended.
+    /// @notice Credit the requester what no round granted (a voided round grants nothing; and
+    /// the slashed stakes when no worker was left unflagged), once the task has ended (and, if
+    /// it stalled, the last challenge window has passed).
     function reclaim(uint256 id) external {
         Task storage t = _task(id);
         _ended(id, t);
+        _challengesOver(id, t);
         if (msg.sender != t.requester) revert MarketNotRequester(id, msg.sender);
         if (t.reclaimed) revert MarketDone(id, msg.sender);
         t.reclaimed = true;
@@ -639,6 +647,14 @@ contract TaskMarket is ReentrancyGuard {
         if (t.phase == Phase.Joining || t.phase == Phase.Running) revert MarketWrongPhase(id, t.phase);
     }
 
+    /// A stalled task's posted rounds can still be challenged (which voids a round and moves
+    /// the bond): the bond and the unspent budget wait until the last window has passed.
+    function _challengesOver(uint256 id, Task storage t) internal view {
+        if (t.phase != Phase.Stalled || t.nextRound == 0) return;
+        uint256 until = uint256(_rounds[id][t.nextRound - 1].postedAt) + t.terms.challengeWindow;
+        if (block.number <= until) revert MarketTooEarly(id, until + 1);
+    }
+
     function _end(uint256 id, Task storage t, Phase phase) internal {
         t.phase = phase;
         emit TaskEnded(id, phase, t.slashedTotal, t.honest);
@@ -646,6 +662,14 @@ contract TaskMarket is ReentrancyGuard {
 
     function _due(Task storage t, uint256 round) internal view returns (uint256) {
         return uint256(t.boundAt) + (round + 1) * t.terms.roundPeriod;
+    }
+
+    /// What a scored round grants: its reward pool if anyone scored, its bonus pool if anyone
+    /// earned the bonus, and the part of its cost the budget covers.
+    function _granted(Terms storage terms, ScoredRound storage s) internal view returns (uint256 g) {
+        g = s.costPaid;
+        if (s.totalScore > 0) g += _pool(terms.budget, BPS - terms.bonusBps, terms.rounds);
+        if (s.bonusCount > 0) g += _pool(terms.budget, terms.bonusBps, terms.rounds);
     }
 
     /// The part `bps` of the budget that one round grants.

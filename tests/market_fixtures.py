@@ -46,7 +46,9 @@ class Market:
         f = self.fed
         f.open(list(range(len(f.clients))))
         if committed:
-            f.post(committed)
+            signed = [f.signed(i, samples=samples) for i in committed]
+            recs = f.contract.post_commitments(f.aggregator, round=f.round, signed=signed)
+            f.posted.setdefault(f.round, []).extend(recs)
         f.close_window()
         n = len(committed)
         f.finalize(outcomes=[0] * n, flagged=flagged or [])

@@ -168,6 +168,8 @@ def test_double_withdraw_double_claim_and_double_stake_are_refused() -> None:
     m.ledger_round([0, 1, 2, 3])
     m.post(0, [Entry(1, 10)] * 4)
     m.finish_window()
+    with pytest.raises(LedgerError, match="MarketAllRoundsPosted"):  # close it instead
+        m.market.stall(m.fed.outsider, m.task)
     m.claim(0, [0])
     with pytest.raises(LedgerError, match="MarketAlreadyClaimed"):
         m.claim(0, [0])
@@ -276,3 +278,78 @@ def test_a_hostile_token_cannot_reenter_withdraw(tmp_path: Path) -> None:
     assert token.functions.refused().call() and token.functions.reentered().call() == 0  # type: ignore[attr-defined]
     assert token.functions.balanceOf(m.market.address).call() == 0  # type: ignore[attr-defined]
     assert m.market.owed(task, token.address) == 0  # type: ignore[attr-defined]
+
+
+def test_flags_from_rounds_after_the_task_never_slash() -> None:
+    """The aggregator runs the ledger past the task (round 1 aborted, round 2 flags worker 2)
+    and closes: flags the task cannot attribute to its own rounds slash nobody."""
+    m = make_market(rounds=1)
+    m.ledger_round([0, 1, 2, 3])
+    m.post(0, [Entry(1, 10)] * 4)
+    f = m.fed
+    f.open([0, 1, 2, 3])  # round 1: opened, never finalized
+    m.mine(20 + 1)  # past ledger_fixtures.TIMEOUT
+    f.contract.abort_round(f.outsider, round=1)
+    f.round = 2
+    m.ledger_round([2], flagged=[2])
+    m.market.close(f.outsider, m.task)
+    assert not any(m.market.is_slashed(m.task, i) for i in range(4))
+
+
+def test_a_voided_rounds_grant_goes_back_to_the_requester() -> None:
+    m = make_market(rounds=2, challenge_window=10)
+    m.ledger_round([0, 1, 2, 3], samples=5)
+    entries = [Entry(1, 10), Entry(1, 10), Entry(1, 11), Entry(1, 10)]  # worker 2: 11 > 5 x 2
+    m.post(0, entries)
+    rec = m.fed.posted[0][2]
+    m.market.challenge_work(
+        m.fed.outsider,
+        m.task,
+        round=0,
+        worker=2,
+        entry=entries[2],
+        proof=m.proof(0, 2),
+        batch=rec.batch,
+        position=rec.position,
+        packed_batch=_batch_bytes(m, 0, rec.batch),
+    )
+    for w in m.workers:
+        m.market.claim_stake(w, m.task)
+        m.market.withdraw(w, m.task)
+    m.market.settle_bond(m.fed.outsider, m.task)
+    m.market.withdraw(m.fed.outsider, m.task)
+    m.market.reclaim(m.requester, m.task)
+    assert m.market.owed(m.task, m.requester.address) == m.terms.escrow
+    m.market.withdraw(m.requester, m.task)
+    assert m.token.balance_of(m.market.address) == 0  # nothing is left locked
+
+
+def test_a_stalled_tasks_bond_waits_for_the_last_challenge_window() -> None:
+    """A round posted just before the stall can still be proven fraudulent: the bond must then
+    go to the prover, not to the requester who settled first."""
+    m = make_market(rounds=3, round_period=10, challenge_window=30)
+    m.ledger_round([0, 1, 2, 3], samples=5)
+    entries = [Entry(1, 10), Entry(1, 99), Entry(1, 10), Entry(1, 10)]
+    m.post(0, entries)
+    m.mine(2 * m.terms.round_period)
+    m.market.stall(m.fed.outsider, m.task)
+    with pytest.raises(LedgerError, match="MarketTooEarly"):
+        m.market.settle_bond(m.requester, m.task)
+    with pytest.raises(LedgerError, match="MarketTooEarly"):
+        m.market.reclaim(m.requester, m.task)
+    rec = m.fed.posted[0][1]
+    m.market.challenge_work(
+        m.fed.outsider,
+        m.task,
+        round=0,
+        worker=1,
+        entry=entries[1],
+        proof=m.proof(0, 1),
+        batch=rec.batch,
+        position=rec.position,
+        packed_batch=_batch_bytes(m, 0, rec.batch),
+    )
+    m.market.settle_bond(m.requester, m.task)
+    assert m.market.owed(m.task, m.fed.outsider.address) == m.terms.aggregator_bond
+    with pytest.raises(LedgerError, match="MarketWrongPhase"):  # it has ended
+        m.market.stall(m.fed.outsider, m.task)
