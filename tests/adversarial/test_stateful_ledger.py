@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +38,8 @@ from hypothesis.stateful import (
     rule,
 )
 from ledger_fixtures import H0, Fed, make_fed
+from machine_helpers import TRAMPOLINE, attempt
 
-from fedledger.errors import LedgerError
 from fedledger.ledger.chain import TxLog
 from fedledger.ledger.contract import (
     ABORTED,
@@ -82,23 +81,6 @@ GLOBALS = [hashlib.sha256(f"global {k}".encode()).digest() for k in range(3)] + 
 BASE_MODE = st.sampled_from(["current"] * 6 + ["stale", "random"])
 
 
-def _make_trampoline(slots: int) -> Any:
-    """``trampoline(fn, *args)`` calls ``fn(*args)`` from a frame of ``slots`` local variables.
-
-    Why: CPython 3.11 keeps Python frames in 16 KiB chunks, mmap-ed when the call stack grows
-    past one and unmapped as soon as it shrinks back. Under pytest, py-evm's deep calls
-    straddle a chunk boundary and cross it thousands of times per transaction: a third of
-    this test's time went to mmap/munmap (strace). A frame too big for the current chunk gets
-    a fresh, larger one (sizes double: ~17 KiB of locals get a 32 KiB chunk), so whatever it
-    calls runs inside that chunk: one mapping per call instead of thousands."""
-    names = ", ".join(f"_v{i}" for i in range(slots))
-    src = f"def trampoline(fn, *args):\n    {names} = {(None,) * slots!r}\n    return fn(*args)\n"
-    namespace: dict[str, Any] = {}
-    exec(src, namespace)
-    return namespace["trampoline"]
-
-
-TRAMPOLINE = _make_trampoline(2100)  # ~33 KiB of frame: a 64 KiB chunk, ~30 KiB free
 
 
 # ---------------------------------------------------------------- one federation per session
@@ -235,9 +217,6 @@ def _bitmap_error(indices: list[int], excluded: set[int]) -> str | None:
     return None
 
 
-def _error_name(exc: LedgerError) -> str | None:
-    m = re.search(r"refused: (\w+)\(", str(exc))
-    return m.group(1) if m else None
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -318,27 +297,11 @@ class LedgerMachine(RuleBasedStateMachine):
         return hashlib.sha256(f"update {client} {rnd} {self.serial}".encode()).digest()
 
     def attempt(self, op: str, expected: str | None, send: Any) -> bool:
-        """Send; the contract must accept it when ``expected`` is None, else refuse it with
-        that custom error. Either way the transaction is mined, in a block of its own (a
-        refused one with status 0)."""
-        try:
-            TRAMPOLINE(send)
-        except LedgerError as exc:
-            got = _error_name(exc)
-            assert expected is not None, (
-                f"{op}: the model accepts it but the contract refused: {exc}"
-            )
-            assert got == expected, f"{op}: expected {expected}, the contract said: {exc}"
-            event(f"{op}: {expected}")
-            accepted = False
-        else:
-            assert expected is None, f"{op}: the contract accepted it; the model expects {expected}"
-            event(f"{op}: accepted")
-            self.dirty = True
-            accepted = True
-        self.block += 1
-        assert self.fed.chain.block_number == self.block, f"{op}: not mined in one block"
-        return accepted
+        return attempt(self, op, expected, send)
+
+    @property
+    def chain(self) -> Any:
+        return self.fed.chain
 
     def freeze(self) -> tuple[Any, ...]:
         """What no call may change once the ledger is halted."""

@@ -24,7 +24,6 @@ Stalled / Faulted and Stalled -> Faulted.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +35,9 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from ledger_fixtures import H0, TIMEOUT, Fed
+from machine_helpers import TRAMPOLINE, attempt
 from market_fixtures import BOND, STAKE, Market, make_market
 
-from fedledger.errors import LedgerError
 from fedledger.ledger.chain import TxLog
 from fedledger.ledger.contract import PACKED_SIZE, pack_records
 from fedledger.ledger.market import Entry, Phase, merkle_proof, merkle_root, pack_entries
@@ -80,18 +79,6 @@ CHALLENGE_MODE = st.sampled_from(["right"] * 5 + ["tampered", "position", "proof
 MINE = st.sampled_from([1, 2, 5, CW, CW + 1, PERIOD + 1])
 
 
-def _make_trampoline(slots: int) -> Any:
-    """``trampoline(fn, *args)`` calls ``fn(*args)`` from a frame of ``slots`` local variables
-    (as in test_stateful_ledger.py: py-evm's deep calls then stay inside one CPython frame
-    chunk instead of mapping and unmapping one thousands of times per transaction)."""
-    names = ", ".join(f"_v{i}" for i in range(slots))
-    src = f"def trampoline(fn, *args):\n    {names} = {(None,) * slots!r}\n    return fn(*args)\n"
-    namespace: dict[str, Any] = {}
-    exec(src, namespace)
-    return namespace["trampoline"]
-
-
-TRAMPOLINE = _make_trampoline(2100)
 
 
 def _abi_type(item: dict[str, Any]) -> str:
@@ -205,9 +192,6 @@ def reset(w: World) -> None:
     m.entries = {}
 
 
-def _error_name(exc: LedgerError) -> str | None:
-    found = re.search(r"refused: (\w+)\(", str(exc))
-    return found.group(1) if found else None
 
 
 def _why(text: str) -> bytes:
@@ -409,26 +393,11 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     def attempt(self, op: str, expected: str | None, send: Any) -> bool:
-        """Send; the contract must accept it when ``expected`` is None, else refuse it with
-        that custom error. Either way it is mined in a block of its own."""
-        try:
-            TRAMPOLINE(send)
-        except LedgerError as exc:
-            got = _error_name(exc)
-            assert expected is not None, (
-                f"{op}: the model accepts it but the contract refused: {exc}"
-            )
-            assert got == expected, f"{op}: expected {expected}, the contract said: {exc}"
-            event(f"{op}: {expected}")
-            accepted = False
-        else:
-            assert expected is None, f"{op}: the contract accepted it; the model expects {expected}"
-            event(f"{op}: accepted")
-            self.dirty = True
-            accepted = True
-        self.block += 1
-        assert self.fed.chain.block_number == self.block, f"{op}: not mined in one block"
-        return accepted
+        return attempt(self, op, expected, send)
+
+    @property
+    def chain(self) -> Any:
+        return self.fed.chain
 
     # ------------------------------------------------------------ the ledger (not under test)
     def run_ledger_round(
