@@ -30,11 +30,11 @@ from fedledger.data import label_histogram
 from fedledger.engine.devices import Devices
 from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.market import Scorer, write_payouts
-from fedledger.incentives.terms import market_plan
 from fedledger.engine.outputs import RunOutputs
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.errors import ConfigError, LedgerError
 from fedledger.federation import build_federation, ledger_params
+from fedledger.incentives.terms import market_plan
 from fedledger.ledger.keys import load_keys
 from fedledger.ledger.session import RoundPlan, planned_domain
 from fedledger.ledger.signing import domain_separator
