@@ -24,6 +24,24 @@ def _batch_bytes(m: Market, round: int, batch: int) -> bytes:
     return pack_records([r for r in m.fed.posted[round] if r.batch == batch], index_of)
 
 
+def _challenge(
+    m: Market, worker: int, entries: list[Entry], *, round: int = 0, packed: bytes | None = None
+) -> None:
+    """An outsider proves (or tries to prove) worker's entry wrong from its posted commitment."""
+    rec = m.fed.posted[round][worker]
+    m.market.challenge_work(
+        m.fed.outsider,
+        m.task,
+        round=round,
+        worker=worker,
+        entry=entries[worker],
+        proof=m.proof(round, worker),
+        batch=rec.batch,
+        position=rec.position,
+        packed_batch=_batch_bytes(m, round, rec.batch) if packed is None else packed,
+    )
+
+
 def test_the_requester_cannot_take_the_escrow_back_while_the_task_runs() -> None:
     m = make_market()
     held = m.token.balance_of(m.market.address)
@@ -78,58 +96,14 @@ def test_inflated_work_for_a_friend_is_proven_from_the_ledgers_batch() -> None:
     # worker 3's update was not used: no reimbursement, which is no fraud
     entries = [Entry(1, honest), Entry(1, honest), Entry(1, 50 * honest), Entry(0, 0)]
     m.post(0, entries)
-    proof = m.proof(0, friend)
-    rec = m.fed.posted[0][friend]
-    packed = _batch_bytes(m, 0, rec.batch)
     outsider = m.fed.outsider
-    # an honest entry cannot be "proven" wrong
+    with pytest.raises(LedgerError, match="MarketNotFraud"):  # an honest entry
+        _challenge(m, 0, entries)
     with pytest.raises(LedgerError, match="MarketNotFraud"):
-        m.market.challenge_work(
-            outsider,
-            m.task,
-            round=0,
-            worker=0,
-            entry=entries[0],
-            proof=m.proof(0, 0),
-            batch=0,
-            position=0,
-            packed_batch=packed,
-        )
-    with pytest.raises(LedgerError, match="MarketNotFraud"):
-        m.market.challenge_work(
-            outsider,
-            m.task,
-            round=0,
-            worker=3,
-            entry=entries[3],
-            proof=m.proof(0, 3),
-            batch=0,
-            position=3,
-            packed_batch=packed,
-        )
+        _challenge(m, 3, entries)
     with pytest.raises(LedgerError, match="MarketBadBatch"):  # bytes the ledger never posted
-        m.market.challenge_work(
-            outsider,
-            m.task,
-            round=0,
-            worker=friend,
-            entry=entries[friend],
-            proof=proof,
-            batch=0,
-            position=rec.position,
-            packed_batch=packed + b"x",
-        )
-    m.market.challenge_work(
-        outsider,
-        m.task,
-        round=0,
-        worker=friend,
-        entry=entries[friend],
-        proof=proof,
-        batch=rec.batch,
-        position=rec.position,
-        packed_batch=packed,
-    )
+        _challenge(m, friend, entries, packed=_batch_bytes(m, 0, 0) + b"x")
+    _challenge(m, friend, entries)
     assert m.market.task_info(m.task)["phase"] == Phase.FAULTED
     assert m.market.scored_round(m.task, 0)["voided"]
     m.finish_window()
@@ -146,21 +120,9 @@ def test_a_challenge_after_the_window_is_refused_and_the_round_pays() -> None:
     m.ledger_round([0, 1, 2, 3], samples=5)
     entries = [Entry(1, 999)] + [Entry(1, 10)] * 3
     m.post(0, entries)
-    rec = m.fed.posted[0][0]
-    packed = _batch_bytes(m, 0, rec.batch)
     m.finish_window()
     with pytest.raises(LedgerError, match="MarketChallengeClosed"):
-        m.market.challenge_work(
-            m.fed.outsider,
-            m.task,
-            round=0,
-            worker=0,
-            entry=entries[0],
-            proof=m.proof(0, 0),
-            batch=0,
-            position=0,
-            packed_batch=packed,
-        )
+        _challenge(m, 0, entries)
 
 
 def test_double_withdraw_double_claim_and_double_stake_are_refused() -> None:
@@ -301,18 +263,7 @@ def test_a_voided_rounds_grant_goes_back_to_the_requester() -> None:
     m.ledger_round([0, 1, 2, 3], samples=5)
     entries = [Entry(1, 10), Entry(1, 10), Entry(1, 11), Entry(1, 10)]  # worker 2: 11 > 5 x 2
     m.post(0, entries)
-    rec = m.fed.posted[0][2]
-    m.market.challenge_work(
-        m.fed.outsider,
-        m.task,
-        round=0,
-        worker=2,
-        entry=entries[2],
-        proof=m.proof(0, 2),
-        batch=rec.batch,
-        position=rec.position,
-        packed_batch=_batch_bytes(m, 0, rec.batch),
-    )
+    _challenge(m, 2, entries)
     for w in m.workers:
         m.market.claim_stake(w, m.task)
         m.market.withdraw(w, m.task)
@@ -337,18 +288,7 @@ def test_a_stalled_tasks_bond_waits_for_the_last_challenge_window() -> None:
         m.market.settle_bond(m.requester, m.task)
     with pytest.raises(LedgerError, match="MarketTooEarly"):
         m.market.reclaim(m.requester, m.task)
-    rec = m.fed.posted[0][1]
-    m.market.challenge_work(
-        m.fed.outsider,
-        m.task,
-        round=0,
-        worker=1,
-        entry=entries[1],
-        proof=m.proof(0, 1),
-        batch=rec.batch,
-        position=rec.position,
-        packed_batch=_batch_bytes(m, 0, rec.batch),
-    )
+    _challenge(m, 1, entries)
     m.market.settle_bond(m.requester, m.task)
     assert m.market.owed(m.task, m.fed.outsider.address) == m.terms.aggregator_bond
     with pytest.raises(LedgerError, match="MarketWrongPhase"):  # it has ended

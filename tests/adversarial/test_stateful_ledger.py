@@ -27,7 +27,6 @@ from typing import Any
 
 import eth_tester  # noqa: F401  py-evm raises the recursion limit on import: not mid-test
 import hypothesis.strategies as st
-from eth_abi import decode, encode
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import (
@@ -38,7 +37,7 @@ from hypothesis.stateful import (
     rule,
 )
 from ledger_fixtures import H0, Fed, make_fed
-from machine_helpers import TRAMPOLINE, attempt
+from machine_helpers import TRAMPOLINE, Views, attempt
 
 from fedledger.ledger.chain import TxLog
 from fedledger.ledger.contract import (
@@ -81,6 +80,9 @@ GLOBALS = [hashlib.sha256(f"global {k}".encode()).digest() for k in range(3)] + 
 BASE_MODE = st.sampled_from(["current"] * 6 + ["stale", "random"])
 
 
+def _views(fed: Fed) -> Views:
+    tester = fed.chain.w3.provider.ethereum_tester
+    return Views(tester, fed.admin.address, fed.contract.abi, fed.contract.address)
 
 
 # ---------------------------------------------------------------- one federation per session
@@ -105,7 +107,7 @@ def world() -> World:
         assert fed.contract.clients == [c.address for c in fed.clients]
     snapshot = plain.chain.w3.provider.ethereum_tester.take_snapshot()
     feds = {"plain": plain, "committee": committee}
-    views = {k: Views(f) for k, f in feds.items()}
+    views = {k: _views(f) for k, f in feds.items()}
     return World(feds, views, snapshot, plain.chain.block_number)
 
 
@@ -117,37 +119,6 @@ def reset(w: World) -> None:
     chain.log = TxLog()
     for fed in w.feds.values():
         fed.contract.forget_events()
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){item['type'][5:]}"
-    return str(item["type"])
-
-
-class Views:
-    """The contract's view functions, called on eth-tester directly: through web3's contract
-    machinery a small view costs about twice its EVM execution, and the invariants make about
-    fifteen calls per step. (``FedLedgerContract``'s views are the same calls through web3.)"""
-
-    def __init__(self, fed: Fed) -> None:
-        self.tester = fed.chain.w3.provider.ethereum_tester
-        self.tx = {"from": fed.admin.address, "to": fed.contract.address}
-        self.fns: dict[str, tuple[bytes, list[str], list[str]]] = {}
-        for f in fed.contract.abi:
-            if f.get("type") == "function":
-                ins = [_abi_type(i) for i in f["inputs"]]
-                outs = [_abi_type(o) for o in f["outputs"]]
-                selector = keccak(text=f"{f['name']}({','.join(ins)})")[:4]
-                self.fns[f["name"]] = (selector, ins, outs)
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        selector, ins, outs = self.fns[name]
-        data = "0x" + (selector + encode(ins, list(args))).hex()
-        raw = self.tester.call({**self.tx, "data": data}, "latest")
-        values = decode(outs, bytes.fromhex(raw[2:]))
-        return values[0] if len(values) == 1 else values
 
 
 # ---------------------------------------------------------------- the model
@@ -215,8 +186,6 @@ def _bitmap_error(indices: list[int], excluded: set[int]) -> str | None:
         if any(i in excluded for i in word):
             return "FedLedgerClientExcluded"
     return None
-
-
 
 
 class LedgerMachine(RuleBasedStateMachine):

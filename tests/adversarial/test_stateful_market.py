@@ -29,13 +29,13 @@ from typing import Any
 
 import eth_tester  # noqa: F401  py-evm raises the recursion limit on import: not mid-test
 import hypothesis.strategies as st
-from eth_abi import decode, encode
+from eth_abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from ledger_fixtures import H0, TIMEOUT, Fed
-from machine_helpers import TRAMPOLINE, attempt
+from ledger_fixtures import H0, TIMEOUT
+from machine_helpers import TRAMPOLINE, Views, abi_type, attempt
 from market_fixtures import BOND, STAKE, Market, make_market
 
 from fedledger.ledger.chain import TxLog
@@ -79,38 +79,6 @@ CHALLENGE_MODE = st.sampled_from(["right"] * 5 + ["tampered", "position", "proof
 MINE = st.sampled_from([1, 2, 5, CW, CW + 1, PERIOD + 1])
 
 
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){item['type'][5:]}"
-    return str(item["type"])
-
-
-class Views:
-    """A contract's view functions called on eth-tester directly (about twice as fast as
-    through web3's contract machinery; the invariants make a few dozen calls per step)."""
-
-    def __init__(self, fed: Fed, abi: list[dict[str, Any]], address: str) -> None:
-        self.tester = fed.chain.w3.provider.ethereum_tester
-        self.tx = {"from": fed.admin.address, "to": address}
-        self.fns: dict[str, tuple[bytes, list[str], list[str]]] = {}
-        for f in abi:
-            if f.get("type") == "function":
-                ins = [_abi_type(i) for i in f["inputs"]]
-                outs = [_abi_type(o) for o in f["outputs"]]
-                selector = keccak(text=f"{f['name']}({','.join(ins)})")[:4]
-                self.fns[f["name"]] = (selector, ins, outs)
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        selector, ins, outs = self.fns[name]
-        data = "0x" + (selector + encode(ins, list(args))).hex()
-        raw = self.tester.call({**self.tx, "data": data}, "latest")
-        values = decode(outs, bytes.fromhex(raw[2:]))
-        return values[0] if len(values) == 1 else values
-
-
 class Events:
     """Decodes a contract's raw logs into ``(name, args in ABI order)``, addresses checksummed."""
 
@@ -118,17 +86,17 @@ class Events:
         self.by_topic: dict[bytes, dict[str, Any]] = {}
         for e in abi:
             if e.get("type") == "event":
-                sig = f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})"
+                sig = f"{e['name']}({','.join(abi_type(i) for i in e['inputs'])})"
                 self.by_topic[keccak(text=sig)] = e
 
     def __call__(self, log: Any) -> tuple[str, tuple[Any, ...]]:
         e = self.by_topic[bytes(log["topics"][0])]
         topics = [bytes(t) for t in log["topics"][1:]]
         plain = [i for i in e["inputs"] if not i["indexed"]]
-        data = iter(decode([_abi_type(i) for i in plain], bytes(log["data"])))
+        data = iter(decode([abi_type(i) for i in plain], bytes(log["data"])))
         out = []
         for i in e["inputs"]:
-            v = decode([_abi_type(i)], topics.pop(0))[0] if i["indexed"] else next(data)
+            v = decode([abi_type(i)], topics.pop(0))[0] if i["indexed"] else next(data)
             out.append(to_checksum_address(v) if i["type"] == "address" else v)
         return e["name"], tuple(out)
 
@@ -163,16 +131,17 @@ def world() -> World:
     assert fed.contract.clients == [c.address for c in fed.clients]  # cached: survives reverts
     assert fed.round == 0 and fed.posted == {}
     chain = fed.chain
-    snapshot = chain.w3.provider.ethereum_tester.take_snapshot()
+    tester = chain.w3.provider.ethereum_tester
+    snapshot = tester.take_snapshot()
     deposited = m.terms.escrow + N * STAKE + BOND
     return World(
         m=m,
         snapshot=snapshot,
         block=chain.block_number,
         deposited=deposited,
-        market=Views(fed, m.market.abi, m.market.address),
-        token=Views(fed, m.token.abi, m.token.address),
-        ledger=Views(fed, fed.contract.abi, fed.contract.address),
+        market=Views(tester, fed.admin.address, m.market.abi, m.market.address),
+        token=Views(tester, fed.admin.address, m.token.abi, m.token.address),
+        ledger=Views(tester, fed.admin.address, fed.contract.abi, fed.contract.address),
         events=Events(m.market.abi),
     )
 
@@ -190,8 +159,6 @@ def reset(w: World) -> None:
     m.fed.model = H0
     m.fed.posted = {}
     m.entries = {}
-
-
 
 
 def _why(text: str) -> bytes:
