@@ -1,10 +1,11 @@
 """Gas of the whole incentive layer for N workers x R rounds on the embedded chain, beside
 BlockFLow's published cost at the same N and R.
 
-One task on the TaskMarket: the requester escrows, N workers stake and join, the aggregator
-posts its bond, the FedLedger run of those N clients is bound; each of R rounds is recorded on
-the ledger (every worker commits) and then scored on the market; every worker claims all its
-rounds in one transaction, the task closes, stakes come back, everyone withdraws. Only the
+One task on the TaskMarket, driven by the run's own driver (``MarketSession``): the requester
+escrows, N workers stake and join, the aggregator posts its bond, the FedLedger run of those N
+clients is bound; each of R rounds is recorded on the ledger (every worker commits) and then
+scored on the market; every worker claims all its rounds in one transaction, the task closes,
+stakes come back, everyone withdraws. Only the
 market's and the token's transactions count (the FedLedger run is what the market pays for,
 priced in benchmarks/ledger_overhead.py). BlockFLow (Mugunthan et al. 2022) reports gas per
 agent 31913*N + 542045*R + 477050*N*R; per agent and round that is divided by R.
@@ -24,7 +25,7 @@ from collections import defaultdict
 from fedledger.ledger.chain import ETHER, Chain
 from fedledger.ledger.contract import FedLedgerContract, LedgerParams
 from fedledger.ledger.keys import derive_account
-from fedledger.ledger.market import Entry, RewardToken, TaskMarketContract, Terms, merkle_proof
+from fedledger.ledger.market_session import MarketPlan, MarketSession
 from fedledger.ledger.signing import Commitment, SignedCommitment, sign_commitment
 
 MARKET_LABELS = {
@@ -68,40 +69,30 @@ def run(n: int, rounds: int, seed: int = 0) -> dict[str, int]:
         submission_window=1,
         round_timeout=50,
     )
-    token = RewardToken.deploy(chain, admin, supply=10**30)
-    market = TaskMarketContract.deploy(chain, admin)
-    terms = Terms(
-        token=token.address,
-        aggregator=agg.address,
-        spec_hash=config,
+    ledger = FedLedgerContract.deploy(chain, admin=admin, params=params)
+    ledger.register_clients(admin, [w.address for w in workers])
+    plan = MarketPlan(
         budget=1_000_000 * 10**18,
         cost_budget=100_000 * 10**18,
         stake=10**18,
         aggregator_bond=10 * 10**18,
         cost_rate_cap=10**16,
         max_work_per_round=10**6,
-        max_workers=n,
         rounds=rounds,
         epochs=1,
         bonus_bps=1_000,
         scoring=1,
-        join_deadline=chain.block_number + 3 * n + 20,
+        join_period=3 * n + 20,
         bind_period=n + 50,
         round_period=2_000,
         challenge_window=5,
+        rates=tuple(rng.randrange(0, 10**16) for _ in range(n)),
     )
-    task = market.create_task(admin, terms, token=token)
-    for w in [*workers, agg]:
-        token.transfer(admin, w.address, 100 * 10**18)
-        token.approve(w, market.address, 100 * 10**18)
-    for w in workers:
-        market.join(w, task, rate=rng.randrange(0, terms.cost_rate_cap))
-    market.post_bond(agg, task)
-    ledger = FedLedgerContract.deploy(chain, admin=admin, params=params)
-    ledger.register_clients(admin, [w.address for w in workers])
-    chain.mine_to(terms.join_deadline + 1)
-    market.bind(admin, task, ledger.address)
-    entries: list[list[Entry]] = []
+    # the run's own driver: set-up and binding, one post per round, close and payouts
+    market = MarketSession(
+        chain, plan=plan, requester=admin, aggregator=agg, workers=workers, config_hash=config
+    )
+    market.bind(ledger.address)
     for rnd in range(rounds):
         signed = []
         for i, w in enumerate(workers):
@@ -115,23 +106,10 @@ def run(n: int, rounds: int, seed: int = 0) -> dict[str, int]:
         new = hashlib.sha256(f"model {rnd}".encode()).digest()
         ledger.finalize_round(agg, round=rnd, global_model_hash=new, outcomes=[0] * n, flagged=[])
         model = new
-        row = [Entry(rng.randrange(1, 1000), 10 + i, i < 3) for i in range(n)]
-        market.post_round(agg, task, rnd, row)
-        entries.append(row)
-    chain.mine_to(chain.block_number + terms.challenge_window + 1)
-    trees = [market.tree(task, r, entries[r]) for r in range(rounds)]
-    for i, w in enumerate(workers):
-        market.claim(
-            w, task, [(r, entries[r][i], merkle_proof(trees[r], i)) for r in range(rounds)]
-        )
-    market.close(agg, task)
-    for w in workers:
-        market.claim_stake(w, task)
-        market.withdraw(w, task)
-    market.settle_bond(agg, task)
-    market.withdraw(agg, task)
-    market.reclaim(admin, task)
-    market.withdraw(admin, task)
+        market.post_round(rnd, [(rng.randrange(1, 1000), 10 + i, i < 3) for i in range(n)])
+    outcome = market.settle()
+    if outcome.phase != "closed":
+        raise SystemExit(f"the task ended {outcome.phase}, not closed: no comparison")
     return dict(used)
 
 

@@ -61,9 +61,11 @@ class Fed:
             self.aggregator, round=self.round, base_model_hash=self.model, selected=sel
         )
 
-    def post(self, clients: list[int]) -> list[CommitmentRecord]:
+    def post(self, clients: list[int], *, samples: int = 5) -> list[CommitmentRecord]:
         recs = self.contract.post_commitments(
-            self.aggregator, round=self.round, signed=[self.signed(i) for i in clients]
+            self.aggregator,
+            round=self.round,
+            signed=[self.signed(i, samples=samples) for i in clients],
         )
         self.posted.setdefault(self.round, []).extend(recs)
         return recs

@@ -46,9 +46,7 @@ class Market:
         f = self.fed
         f.open(list(range(len(f.clients))))
         if committed:
-            signed = [f.signed(i, samples=samples) for i in committed]
-            recs = f.contract.post_commitments(f.aggregator, round=f.round, signed=signed)
-            f.posted.setdefault(f.round, []).extend(recs)
+            f.post(committed, samples=samples)
         f.close_window()
         n = len(committed)
         f.finalize(outcomes=[0] * n, flagged=flagged or [])

@@ -82,3 +82,22 @@ def test_inflated_scores_for_a_friend_are_named_by_the_audit(tmp_path: Path) -> 
         "round 1" in p and "worker 1's entry" in p and "re-scoring the round gives" in p
         for p in report.problems
     ), report.describe()
+
+
+def test_the_audit_compares_every_credit_and_the_balance_with_the_formulas(
+    market_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain cannot be edited, so the check is tried the other way round: if the
+    contract's formula gave one base unit more, or the market held one more, the audit says
+    so (a contract paying other than its formula would be named the same way)."""
+    from fedledger.ledger.market import RewardToken, TaskMarketContract
+
+    pay_for = TaskMarketContract.pay_for
+    monkeypatch.setattr(TaskMarketContract, "pay_for", lambda *a: pay_for(*a) + 1)
+    report = audit_run(market_run)
+    assert any("for its rounds, the formula gives" in p for p in report.problems)
+    monkeypatch.setattr(TaskMarketContract, "pay_for", pay_for)
+    balance_of = RewardToken.balance_of
+    monkeypatch.setattr(RewardToken, "balance_of", lambda *a: balance_of(*a) + 1)
+    report = audit_run(market_run)
+    assert any("deposits minus withdrawals" in p for p in report.problems)

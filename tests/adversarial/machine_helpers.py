@@ -7,7 +7,7 @@ import re
 from typing import Any, Protocol
 
 from eth_abi import decode, encode
-from hypothesis import event
+from hypothesis import HealthCheck, event, settings
 
 from fedledger.errors import LedgerError
 from fedledger.ledger.signing import keccak
@@ -30,6 +30,16 @@ def _make_trampoline(slots: int) -> Any:
 
 
 TRAMPOLINE = _make_trampoline(2100)  # ~33 KiB of frame: a 64 KiB chunk, ~30 KiB free
+
+# at least 200 sequences in CI, the same draws every time
+MACHINE_SETTINGS = settings(
+    max_examples=200,
+    stateful_step_count=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def error_name(exc: LedgerError) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 import eth_tester  # noqa: F401  py-evm raises the recursion limit on import: not mid-test
 import hypothesis.strategies as st
 from eth_account.signers.local import LocalAccount
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -37,7 +37,7 @@ from hypothesis.stateful import (
     rule,
 )
 from ledger_fixtures import H0, Fed, make_fed
-from machine_helpers import TRAMPOLINE, Views, attempt
+from machine_helpers import MACHINE_SETTINGS, TRAMPOLINE, Views, attempt
 
 from fedledger.ledger.chain import TxLog
 from fedledger.ledger.contract import (
@@ -1233,14 +1233,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.freeze() == self.frozen
 
 
-LedgerMachine.TestCase.settings = settings(
-    max_examples=200,
-    stateful_step_count=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+LedgerMachine.TestCase.settings = MACHINE_SETTINGS
 TestStatefulLedger = LedgerMachine.TestCase
 
 

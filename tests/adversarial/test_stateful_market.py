@@ -32,10 +32,10 @@ import hypothesis.strategies as st
 from eth_abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from ledger_fixtures import H0, TIMEOUT
-from machine_helpers import TRAMPOLINE, Views, abi_type, attempt
+from machine_helpers import MACHINE_SETTINGS, TRAMPOLINE, Views, abi_type, attempt
 from market_fixtures import BOND, STAKE, Market, make_market
 
 from fedledger.ledger.chain import TxLog
@@ -920,14 +920,7 @@ class MarketMachine(RuleBasedStateMachine):
             assert self.slashed <= self.flagged_at_close
 
 
-MarketMachine.TestCase.settings = settings(
-    max_examples=200,
-    stateful_step_count=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+MarketMachine.TestCase.settings = MACHINE_SETTINGS
 TestStatefulMarket = MarketMachine.TestCase
 
 

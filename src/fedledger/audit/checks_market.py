@@ -18,7 +18,14 @@ from fedledger.incentives.entries import round_entries, scoring_seed
 from fedledger.incentives.terms import market_plan, validation_set
 from fedledger.ledger.chain import Chain
 from fedledger.ledger.contract import load_artifact
-from fedledger.ledger.market import Entry, Phase, RewardToken, TaskMarketContract, pack_entries
+from fedledger.ledger.market import (
+    Entry,
+    Phase,
+    RewardToken,
+    TaskMarketContract,
+    pack_entries,
+    unpack_entries,
+)
 
 DEPLOY_LABELS = ("deployMarket", "deployToken")
 TASK = 0  # a run posts one task on its own market
@@ -52,10 +59,13 @@ def check_market(
     events = _events(market)
     assert replay.fed is not None
     plan = market_plan(cfg, replay.fed)
+    withdrawn: dict[str, int] = defaultdict(int)
+    for e in events["Withdrawn"]:
+        withdrawn[e["args"]["account"]] += int(e["args"]["amount"])
     _check_terms(market, plan, events, view, report)
     rows = _check_rounds(cfg, replay, events, report)
-    _check_money(market, token, plan, rows, events, view, report)
-    _check_payouts_file(run, events, view, report)
+    _check_money(market, token, plan, rows, events, withdrawn, view, report)
+    _check_payouts_file(run, withdrawn, report)
 
 
 def _events(market: TaskMarketContract) -> dict[str, list[Any]]:
@@ -124,14 +134,7 @@ def _check_rounds(
     for e in events["RoundScored"]:
         rnd = int(e["args"]["round"])
         raw = bytes(e["args"]["entries"])
-        posted[rnd] = [
-            Entry(
-                int.from_bytes(raw[k : k + 8], "big"),
-                int.from_bytes(raw[k + 8 : k + 16], "big"),
-                raw[k + 16] != 0,
-            )
-            for k in range(0, len(raw), 17)
-        ]
+        posted[rnd] = unpack_entries(raw)
         s = replay.scoring.get(rnd)
         if s is None:
             report.error(
@@ -175,6 +178,7 @@ def _check_money(
     plan: Any,
     posted: dict[int, list[Entry]],
     events: dict[str, list[Any]],
+    withdrawn: dict[str, int],
     view: LedgerView,
     report: AuditReport,
 ) -> None:
@@ -183,9 +187,6 @@ def _check_money(
         credited[(e["args"]["account"], bytes(e["args"]["why"]).rstrip(b"\0").decode())] += int(
             e["args"]["amount"]
         )
-    withdrawn: dict[str, int] = defaultdict(int)
-    for e in events["Withdrawn"]:
-        withdrawn[e["args"]["account"]] += int(e["args"]["amount"])
     info = market.task_info(TASK)
     clients = [c for _, c in view.registrations]
     flagged = {c for rnd_flags in view.flags.values() for c in rnd_flags}
@@ -223,16 +224,11 @@ def _check_money(
         )
 
 
-def _check_payouts_file(
-    run: Path, events: dict[str, list[Any]], view: LedgerView, report: AuditReport
-) -> None:
+def _check_payouts_file(run: Path, withdrawn: dict[str, int], report: AuditReport) -> None:
     path = run / "payouts.csv"
     if not path.exists():
         report.error("outputs", "payouts.csv is missing")
         return
-    withdrawn: dict[str, int] = defaultdict(int)
-    for e in events["Withdrawn"]:
-        withdrawn[e["args"]["account"]] += int(e["args"]["amount"])
     try:
         rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
         for k, row in enumerate(rows):

@@ -20,6 +20,7 @@ from fedledger.federation import Federation
 from fedledger.incentives.config import TOKEN
 from fedledger.incentives.entries import round_entries, scoring_seed
 from fedledger.incentives.terms import private_costs, validation_set
+from fedledger.ledger.market import round_pools
 from fedledger.ledger.market_session import MarketPlan
 from fedledger.protocol.committee import tally
 
@@ -98,19 +99,17 @@ def write_payouts(
     task = cfg.task
     assert task is not None
     n = cfg.federation.num_clients
-    pool = plan.budget * (10_000 - plan.bonus_bps) // 10_000 // plan.rounds
-    bonus_pool = plan.budget * plan.bonus_bps // 10_000 // plan.rounds
-    reward, bonus, reimb, costs = np.zeros(n), np.zeros(n), np.zeros(n), private_costs(cfg)
-    work_done = np.zeros(n)
-    for row in entries:
+    pool, bonus_pool = round_pools(plan.budget, plan.bonus_bps, plan.rounds)
+    costs = private_costs(cfg)
+    reward, bonus, work_done = [0] * n, [0] * n, [0] * n  # base units; work units
+    for row in entries:  # the score and bonus parts as the contract pays them
         total = sum(s for s, _, _ in row)
         winners = sum(1 for _, _, b in row if b)
         for i, (s, w, b) in enumerate(row):
             if total and s:
                 reward[i] += pool * s // total
-            if b and winners:
+            if b:
                 bonus[i] += bonus_pool // winners
-            reimb[i] += plan.rates[i] * w  # before the cost budget's pro-rata scaling
             work_done[i] += w
     rows = []
     for i in range(n):

@@ -17,7 +17,7 @@ import torch
 
 from fedledger.incentives import UTILITY_SCORERS, round_utility
 
-Entry = tuple[int, int, bool]  # (score, work, bonus)
+EntryTuple = tuple[int, int, bool]  # (score, work, bonus), as ledger.market.Entry holds them
 
 
 def round_entries(
@@ -35,7 +35,7 @@ def round_entries(
     seed: int,
     x_val: torch.Tensor,
     y_val: torch.Tensor,
-) -> tuple[list[Entry], dict[int, float]]:
+) -> tuple[list[EntryTuple], dict[int, float]]:
     """(one entry per registered client, each used client's value)."""
     values: dict[int, float] = {}
     if used:
@@ -47,7 +47,7 @@ def round_entries(
     if accepts and used:
         top = max(accepts.get(c, 0) for c in used)
         bonus = {c for c in used if accepts.get(c, 0) == top}
-    out: list[Entry] = []
+    out: list[EntryTuple] = []
     for c in range(num_clients):
         if c in values:
             out.append((int(max(values[c], 0.0) * scale), num_samples[c] * epochs, c in bonus))

@@ -88,11 +88,16 @@ class Terms:
 
     def reward_pool(self) -> int:
         """What one round's scores share."""
-        return self.budget * (BPS - self.bonus_bps) // BPS // self.rounds
+        return round_pools(self.budget, self.bonus_bps, self.rounds)[0]
 
     def bonus_pool(self) -> int:
         """What one round's bonus-flagged workers share."""
-        return self.budget * self.bonus_bps // BPS // self.rounds
+        return round_pools(self.budget, self.bonus_bps, self.rounds)[1]
+
+
+def round_pools(budget: int, bonus_bps: int, rounds: int) -> tuple[int, int]:
+    """(reward pool, bonus pool) of one round, in base units, as the contract's _pool."""
+    return budget * (BPS - bonus_bps) // BPS // rounds, budget * bonus_bps // BPS // rounds
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,18 @@ def pack_entries(entries: Sequence[Entry]) -> bytes:
             raise LedgerError(f"an entry's score and work must fit a uint64, got {e}")
         out += e.score.to_bytes(8, "big") + e.work.to_bytes(8, "big") + bytes([int(e.bonus)])
     return bytes(out)
+
+
+def unpack_entries(raw: bytes) -> list[Entry]:
+    """The entries of a posted round (its RoundScored event's bytes)."""
+    return [
+        Entry(
+            score=int.from_bytes(raw[k : k + 8], "big"),
+            work=int.from_bytes(raw[k + 8 : k + 16], "big"),
+            bonus=raw[k + 16] != 0,
+        )
+        for k in range(0, len(raw), ENTRY_SIZE)
+    ]
 
 
 def entry_hash(market: str, task: int, round: int, index: int, e: Entry) -> bytes:

@@ -27,8 +27,6 @@ from fedledger.ledger.market import (
     merkle_proof,
 )
 
-TOKEN = 10**18
-
 
 @dataclass(frozen=True)
 class MarketPlan:
