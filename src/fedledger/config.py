@@ -59,9 +59,29 @@ class FederationConfig(Section):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    # the crowd a task was posted to: the data is split among `population` workers, of whom
+    # `members` (ascending) took part; written by a task's participation, see docs/incentives.md
+    population: int | None = Field(None, ge=1)
+    members: list[int] | None = None
 
     @model_validator(mode="after")
     def _check_selection(self) -> FederationConfig:
+        if (self.population is None) != (self.members is None):
+            raise ValueError("federation.population and federation.members go together")
+        if self.members is not None and self.population is not None:
+            m = self.members
+            if len(m) != self.num_clients:
+                raise ValueError(
+                    f"federation.members lists {len(m)} workers, but num_clients is "
+                    f"{self.num_clients}"
+                )
+            if any(b <= a for a, b in zip(m, m[1:], strict=False)) or not (
+                0 <= m[0] and m[-1] < self.population
+            ):
+                raise ValueError(
+                    "federation.members must be distinct worker indices in ascending order, "
+                    f"each below federation.population ({self.population})"
+                )
         if self.clients_per_round is not None and self.fraction is not None:
             raise ValueError("set clients_per_round or fraction, not both")
         if self.clients_per_round is not None and self.clients_per_round > self.num_clients:
@@ -184,12 +204,18 @@ class ExperimentConfig(Section):
                 raise ValueError("a task market needs synchronous rounds: remove [asynchronous]")
             self.task.check_against(rounds=self.federation.rounds)
             assert self.incentives is not None
-            if self.incentives.cost_high > self.task.cost_rate_cap:
+            rational = self.incentives.participation == "rational"
+            if not rational and self.incentives.cost_high > self.task.cost_rate_cap:
                 raise ValueError(
                     f"incentives.cost_high ({self.incentives.cost_high}) exceeds "
-                    f"task.cost_rate_cap ({self.task.cost_rate_cap}): a worker whose cost the "
-                    "terms do not cover would not join, and runs where some workers stay out "
-                    "are not simulated yet"
+                    f"task.cost_rate_cap ({self.task.cost_rate_cap}): with participation = "
+                    "'all' every worker joins, so the terms must cover every worker's cost; "
+                    "set incentives.participation = 'rational' to let workers stay out"
+                )
+            if rational and self.federation.per_round != self.federation.num_clients:
+                raise ValueError(
+                    "incentives.participation = 'rational' assumes that every worker who joins "
+                    "trains in every round: leave federation.clients_per_round and fraction unset"
                 )
             need = 3 * self.federation.num_clients + 5
             if self.task.join_period < need:

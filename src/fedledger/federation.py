@@ -35,11 +35,9 @@ class Federation:
         return self.initial_params.numel()
 
 
-def build_federation(cfg: ExperimentConfig) -> Federation:
-    """Everything a run needs before its first round. Bad settings fail here, before any
-    transaction is sent."""
-    fed = cfg.federation
-    data = load_dataset(
+def load_data(cfg: ExperimentConfig) -> Dataset:
+    """The run's data set, split into train and test."""
+    return load_dataset(
         cfg.data.name,
         seed=cfg.seed,
         data_dir=cfg.data.data_dir,
@@ -49,9 +47,15 @@ def build_federation(cfg: ExperimentConfig) -> Federation:
         max_train_samples=cfg.data.max_train_samples,
         max_test_samples=cfg.data.max_test_samples,
     )
-    parts = partition(
+
+
+def population_parts(cfg: ExperimentConfig, data: Dataset) -> list[np.ndarray]:
+    """The training indices of every worker of the crowd (``federation.population`` of them
+    when set, else ``num_clients``)."""
+    fed = cfg.federation
+    return partition(
         data.y_train,
-        num_clients=fed.num_clients,
+        num_clients=fed.population or fed.num_clients,
         scheme=cfg.data.partition,
         seed=cfg.seed,
         alpha=cfg.data.alpha,
@@ -59,6 +63,16 @@ def build_federation(cfg: ExperimentConfig) -> Federation:
         sigma=cfg.data.sigma,
         min_size=cfg.data.min_size,
     )
+
+
+def build_federation(cfg: ExperimentConfig) -> Federation:
+    """Everything a run needs before its first round. Bad settings fail here, before any
+    transaction is sent."""
+    fed = cfg.federation
+    data = load_data(cfg)
+    parts = population_parts(cfg, data)
+    if fed.members is not None:  # the workers of the crowd who took part, in order
+        parts = [parts[i] for i in fed.members]
     rule = create_rule(cfg.aggregation.name, cfg.aggregation.params(), num_clients=fed.per_round)
     torch.manual_seed(cfg.seed)
     model = create_model(

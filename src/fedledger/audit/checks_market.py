@@ -15,6 +15,7 @@ from fedledger.audit.report import AuditReport
 from fedledger.config import ExperimentConfig
 from fedledger.incentives.config import TOKEN
 from fedledger.incentives.entries import round_entries, scoring_seed
+from fedledger.incentives.participation import COLUMNS, crowd_offers
 from fedledger.incentives.terms import market_plan, validation_set
 from fedledger.ledger.chain import Chain
 from fedledger.ledger.contract import load_artifact
@@ -66,6 +67,7 @@ def check_market(
     rows = _check_rounds(cfg, replay, events, report)
     _check_money(market, token, plan, rows, events, withdrawn, view, report)
     _check_payouts_file(run, withdrawn, report)
+    _check_participation(run, cfg, report)
 
 
 def _events(market: TaskMarketContract) -> dict[str, list[Any]]:
@@ -242,3 +244,43 @@ def _check_payouts_file(run: Path, withdrawn: dict[str, int], report: AuditRepor
                 )
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         report.error("outputs", f"payouts.csv cannot be read: {exc}")
+
+
+def _check_participation(run: Path, cfg: ExperimentConfig, report: AuditReport) -> None:
+    """With rational participation: the members are the workers whose decision, re-derived
+    from the crowd's data sizes and costs and the terms, was to join; participation.csv says
+    the same."""
+    inc, fed = cfg.incentives, cfg.federation
+    if inc is None or inc.participation != "rational":
+        return
+    if fed.members is None:
+        report.error("market", "participation is 'rational' but config.toml lists no members")
+        return
+    offers = crowd_offers(cfg)
+    want = [o.worker for o in offers if o.joined]
+    if want != fed.members:
+        extra = sorted(set(fed.members) - set(want))
+        missing = sorted(set(want) - set(fed.members))
+        report.error(
+            "market",
+            f"the members are not the workers the terms attract: {extra} would not have "
+            f"joined, {missing} would have",
+        )
+    path = run / "participation.csv"
+    if not path.exists():
+        report.error("outputs", "participation.csv is missing")
+        return
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+        if len(rows) != len(offers) or any(set(r) != set(COLUMNS) for r in rows):
+            raise ValueError(f"expected {len(offers)} rows with columns {', '.join(COLUMNS)}")
+        for k, (row, o) in enumerate(zip(rows, offers, strict=True)):
+            if int(row["worker"]) != o.worker or bool(int(row["joined"])) != o.joined:
+                report.error(
+                    "outputs",
+                    f"participation.csv line {k + 2}: worker {row['worker']} "
+                    f"joined={row['joined']}, but its decision on the terms is "
+                    f"{int(o.joined)}",
+                )
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        report.error("outputs", f"participation.csv cannot be read: {exc}")

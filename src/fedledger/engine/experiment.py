@@ -34,6 +34,12 @@ from fedledger.engine.outputs import RunOutputs
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.errors import ConfigError, LedgerError
 from fedledger.federation import build_federation, ledger_params
+from fedledger.incentives.participation import (
+    needs_resolution,
+    participation_summary,
+    resolve,
+    write_offers,
+)
 from fedledger.incentives.terms import market_plan
 from fedledger.ledger.keys import load_keys
 from fedledger.ledger.session import RoundPlan, planned_domain
@@ -91,6 +97,9 @@ def run_experiment(
     ``out`` must not exist or be empty (a ConfigError otherwise: two runs' records must never
     mix); ``overwrite`` first removes an earlier run written there."""
     prepare_run_dir(out, overwrite=overwrite)
+    offers = None
+    if needs_resolution(cfg):  # the crowd decides who joins: the run is theirs
+        cfg, offers = resolve(cfg)
     if cfg.asynchronous is not None:
         from fedledger.engine.asynchronous import run_async_experiment
 
@@ -120,6 +129,8 @@ def run_experiment(
     outcome: dict[str, Any] | None = None
 
     outputs = RunOutputs(out, cfg)
+    if offers is not None:
+        write_offers(out / "participation.csv", offers)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
     )
@@ -355,5 +366,7 @@ def run_experiment(
         summary["market"] = write_payouts(
             out, cfg, outcome, scorer, all_entries, plan, keys.client_addresses, quality
         )
+        if offers is not None:
+            summary["market"]["participation"] = participation_summary(offers)
     outputs.finish(summary, model_blob=blob)
     return summary

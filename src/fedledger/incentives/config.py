@@ -72,6 +72,11 @@ class IncentivesConfig(BaseModel):
         0.0002, ge=0, description="workers' private cost per unit of work, from"
     )
     cost_high: float = Field(0.001, ge=0, description="... to (uniform, seeded)")
+    participation: Literal["all", "rational"] = Field(
+        "all",
+        description="'all': every worker joins; 'rational': a worker joins only if the posted "
+        "terms cover its expected cost (individual rationality)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IncentivesConfig:

@@ -12,12 +12,29 @@ from fedledger.incentives.config import SCORERS, TOKEN
 from fedledger.ledger.market_session import MarketPlan
 
 
-def private_costs(cfg: ExperimentConfig) -> np.ndarray:
-    """Each worker's private cost per unit of work, in tokens (uniform, seeded)."""
-    inc = cfg.incentives
+def population_costs(cfg: ExperimentConfig) -> np.ndarray:
+    """The private cost per unit of work of every worker of the crowd, in tokens (uniform,
+    seeded)."""
+    inc, fed = cfg.incentives, cfg.federation
     assert inc is not None
     rng = np.random.default_rng([cfg.seed, 0x636F7374])  # "cost": a stream of its own
-    return rng.uniform(inc.cost_low, inc.cost_high, cfg.federation.num_clients)
+    return rng.uniform(inc.cost_low, inc.cost_high, fed.population or fed.num_clients)
+
+
+def private_costs(cfg: ExperimentConfig) -> np.ndarray:
+    """Each worker's (each client's) private cost per unit of work, in tokens."""
+    costs = population_costs(cfg)
+    members = cfg.federation.members
+    return costs if members is None else costs[members]
+
+
+def declared_rates(cfg: ExperimentConfig) -> list[int]:
+    """What each worker declares when it joins, in base units per unit of work: its private
+    cost, at most the cap."""
+    task = cfg.task
+    assert task is not None
+    cap = int(task.cost_rate_cap * TOKEN)
+    return [min(int(c * TOKEN), cap) for c in private_costs(cfg)]
 
 
 def market_plan(cfg: ExperimentConfig, fed: Federation) -> MarketPlan:
@@ -39,7 +56,7 @@ def market_plan(cfg: ExperimentConfig, fed: Federation) -> MarketPlan:
         bind_period=task.bind_period,
         round_period=task.round_period,
         challenge_window=task.challenge_window,
-        rates=tuple(int(c * TOKEN) for c in private_costs(cfg)),
+        rates=tuple(declared_rates(cfg)),
     )
 
 
