@@ -200,3 +200,23 @@ def test_a_requester_who_picks_the_members_is_named_by_the_audit(tmp_path: Path)
     assert any(f"[{stays_out}] would not have joined" in p for p in report.problems), (
         report.describe()
     )
+
+
+def test_a_sweep_over_budgets_resumes_and_records_a_budget_nobody_takes(tmp_path: Path) -> None:
+    """A sweep cell's recorded config.toml holds the crowd's decision; the cell is still
+    recognised as done on the next sweep, and a budget that attracts nobody is a failed cell,
+    not a failed sweep."""
+    import tomli_w
+
+    from fedledger.engine.sweep import parse_grid, run_sweep
+
+    base = tiny_config(**{**CROWD, "federation": {"num_clients": 6, "rounds": 2}})
+    raw = base.model_dump(mode="json", exclude_none=True)
+    cfg = tmp_path / "base.toml"
+    cfg.write_text(tomli_w.dumps(raw))
+    grid = parse_grid(["task.budget=0.01,12.0"])
+    rows = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
+    assert rows[0]["status"].startswith("error") and "joins at these terms" in rows[0]["status"]
+    assert rows[1]["status"] == "ok"
+    again = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
+    assert again[1]["status"] == "ok (cached)"

@@ -44,6 +44,19 @@ class Grid:
         return math.prod(len(v) for v in self.values)
 
 
+def _recorded(cfg: ExperimentConfig) -> str | None:
+    """The config.toml a run of ``cfg`` writes: ``cfg`` itself, or with a task's participation
+    decided (None when nobody joins: the cell fails when it runs)."""
+    from fedledger.incentives.participation import needs_resolution, resolve
+
+    if not needs_resolution(cfg):
+        return cfg.to_toml()
+    try:
+        return resolve(cfg)[0].to_toml()
+    except ConfigError:
+        return None
+
+
 def parse_grid(items: list[str]) -> Grid:
     """``["attack.name=a,b", "attack.fraction=0.1,0.3"]`` -> Grid (values as TOML literals)."""
     keys: list[str] = []
@@ -139,7 +152,7 @@ def run_sweep(
         cell_dir = out / "cells" / slug
         done = cell_dir / "summary.json"
         saved = cell_dir / "config.toml"
-        if done.exists() and saved.exists() and saved.read_text(encoding="utf-8") == cfg.to_toml():
+        if done.exists() and saved.exists() and saved.read_text(encoding="utf-8") == _recorded(cfg):
             rows[slug] = {**cell, **_summary_row(json.loads(done.read_text()), "ok (cached)")}
         else:  # never run, unfinished, or run with other settings: start the cell afresh
             if cell_dir.exists():
