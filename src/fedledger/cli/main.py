@@ -59,6 +59,17 @@ def run(
         highlight=False,
         soft_wrap=True,
     )
+    market = summary.get("market")
+    if market is not None:
+        joined = market.get("participation")
+        who = f"{joined['joined']} of a crowd of {joined['crowd']} joined; " if joined else ""
+        console.print(
+            f"task market: {who}paid {market['total_paid']:.4g} tokens, of which "
+            f"{market['reimbursed']:.4g} reimbursed; slashed {market['slashed']:.4g} "
+            "(payouts.csv, incentives.png)",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)"
     )
