@@ -206,3 +206,15 @@ def test_a_corrupted_deployment_file_is_a_finding(clean_run, tmp_path: Path) -> 
     report = audit_run(run)
     assert not report.ok
     assert report.errors[0].check == "files" and "deployment.json: expected the keys" in report.errors[0].message
+
+
+def test_a_quiet_run_prints_no_label_histogram_and_still_writes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tiny_config(ledger={"enabled": False}, federation={"rounds": 1})
+    run_experiment(cfg, out=tmp_path / "quiet", progress=False)
+    quiet = capsys.readouterr()
+    assert "label histogram" not in quiet.out + quiet.err
+    assert (tmp_path / "quiet/clients.csv").read_text().count("\n") == 1 + 4
+    run_experiment(cfg, out=tmp_path / "loud", progress=True)
+    assert "label histogram" in capsys.readouterr().err

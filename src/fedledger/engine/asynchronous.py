@@ -49,7 +49,8 @@ def run_async_experiment(
     net = NetworkAnnotator(cfg, fed)
     outputs = RunOutputs(out, cfg)
     outputs.write_clients(
-        label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
+        label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
+        show=progress,
     )
     events = net.net.async_schedule(
         concurrency=min(a.concurrency, f.num_clients),

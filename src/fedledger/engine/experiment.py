@@ -132,7 +132,8 @@ def run_experiment(
     if offers is not None:
         write_offers(out / "participation.csv", offers)
     outputs.write_clients(
-        label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes)
+        label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
+        show=progress,
     )
 
     blob = model_blob(params)

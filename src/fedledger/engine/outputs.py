@@ -67,13 +67,16 @@ class RunOutputs:
         self._rej_writer.writerow(["round", "client", "reason"])
         self.console = Console(stderr=True)
 
-    def write_clients(self, hist: np.ndarray) -> None:
-        """Each client's label histogram: clients.csv, and a short table on the console."""
+    def write_clients(self, hist: np.ndarray, *, show: bool = True) -> None:
+        """Each client's label histogram: clients.csv, and (``show``) a short table on the
+        console."""
         with (self.out / "clients.csv").open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["client", "num_samples", *[f"class_{k}" for k in range(hist.shape[1])]])
             for i, row in enumerate(hist):
                 w.writerow([i, int(row.sum()), *[int(v) for v in row]])
+        if not show:
+            return
         shown = min(len(hist), 12)
         lines = [
             f"client {i:>4}: n={int(hist[i].sum()):>5}  "
