@@ -92,6 +92,11 @@ class FederationConfig(Section):
         return self
 
     @property
+    def crowd(self) -> int:
+        """Workers the data is split among: the crowd when a task's participation set it."""
+        return self.population or self.num_clients
+
+    @property
     def per_round(self) -> int:
         if self.clients_per_round is not None:
             return self.clients_per_round

@@ -52,10 +52,9 @@ def load_data(cfg: ExperimentConfig) -> Dataset:
 def population_parts(cfg: ExperimentConfig, data: Dataset) -> list[np.ndarray]:
     """The training indices of every worker of the crowd (``federation.population`` of them
     when set, else ``num_clients``)."""
-    fed = cfg.federation
     return partition(
         data.y_train,
-        num_clients=fed.population or fed.num_clients,
+        num_clients=cfg.federation.crowd,
         scheme=cfg.data.partition,
         seed=cfg.seed,
         alpha=cfg.data.alpha,

@@ -23,25 +23,13 @@ joined), and ``fedledger audit`` re-derives the decision from them.
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fedledger.config import ExperimentConfig, config_from_dict
 from fedledger.errors import ConfigError
 from fedledger.federation import load_data, population_parts
 from fedledger.incentives.terms import population_costs
-
-COLUMNS = [
-    "worker",
-    "samples",
-    "cost_per_work",
-    "rate",
-    "expected_work",
-    "expected_reward",
-    "expected_reimbursement",
-    "expected_cost",
-    "joined",
-]
 
 
 @dataclass(frozen=True)
@@ -59,6 +47,9 @@ class Offer:
     joined: bool
 
 
+COLUMNS = [f.name for f in fields(Offer)]  # participation.csv
+
+
 def decide(
     *,
     sizes: list[int],
@@ -73,11 +64,11 @@ def decide(
     crowd = len(sizes)
     worst_claims = cost_rate_cap * max(sizes) * epochs * crowd * rounds
     coverage = 1.0 if worst_claims == 0 else min(1.0, cost_budget / worst_claims)
+    reward = budget / crowd
     out = []
     for i, (n, c) in enumerate(zip(sizes, costs, strict=True)):
         work = rounds * n * epochs
         rate = min(c, cost_rate_cap)
-        reward = budget / crowd
         reimbursement = rate * work * coverage
         cost = c * work
         out.append(

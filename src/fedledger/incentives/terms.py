@@ -15,10 +15,10 @@ from fedledger.ledger.market_session import MarketPlan
 def population_costs(cfg: ExperimentConfig) -> np.ndarray:
     """The private cost per unit of work of every worker of the crowd, in tokens (uniform,
     seeded)."""
-    inc, fed = cfg.incentives, cfg.federation
+    inc = cfg.incentives
     assert inc is not None
     rng = np.random.default_rng([cfg.seed, 0x636F7374])  # "cost": a stream of its own
-    return rng.uniform(inc.cost_low, inc.cost_high, fed.population or fed.num_clients)
+    return rng.uniform(inc.cost_low, inc.cost_high, cfg.federation.crowd)
 
 
 def private_costs(cfg: ExperimentConfig) -> np.ndarray:
