@@ -81,6 +81,7 @@ def run(n: int, rounds: int, seed: int = 0) -> dict[str, int]:
         rounds=rounds,
         epochs=1,
         bonus_bps=1_000,
+        validator_bps=500,
         scoring=1,
         join_period=3 * n + 20,
         bind_period=n + 50,
@@ -106,7 +107,9 @@ def run(n: int, rounds: int, seed: int = 0) -> dict[str, int]:
         new = hashlib.sha256(f"model {rnd}".encode()).digest()
         ledger.finalize_round(agg, round=rnd, global_model_hash=new, outcomes=[0] * n, flagged=[])
         model = new
-        market.post_round(rnd, [(rng.randrange(1, 1000), 10 + i, i < 3) for i in range(n)])
+        # three bonus winners and a committee of five whose votes agreed with the outcome
+        entries = [(rng.randrange(1, 1000), 10 + i, i < 3, 3 <= i < 8) for i in range(n)]
+        market.post_round(rnd, entries)
     outcome = market.settle()
     if outcome.phase != "closed":
         raise SystemExit(f"the task ended {outcome.phase}, not closed: no comparison")

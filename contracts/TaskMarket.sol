@@ -27,13 +27,15 @@ interface IFedLedgerViews {
 /// unit of work; the aggregator posts a bond. The requester then binds the FedLedger run whose
 /// registered clients are exactly the joined workers, in join order, under the task's config
 /// hash. After each round is final on that ledger, the aggregator posts every worker's score,
-/// work and bonus flag as packed calldata (so the data is on-chain); the contract refuses a
+/// work, bonus flag and validator flag as packed calldata (so the data is on-chain); the contract refuses a
 /// positive entry for a worker without a commitment in that round, keeps the entries' Merkle
 /// root and totals, and the round becomes payable after a challenge window in which anyone can
 /// prove from the ledger's batches that an entry claims more work than its commitment's
 /// samples x epochs; a proven fraud voids the round, ends the task and gives the aggregator's bond to the
 /// prover. Payouts per round: the round's reward pool split in proportion to score, its bonus
-/// pool split equally among the flagged-for-bonus (highest-voted) workers, and each worker's
+/// pool split equally among the flagged-for-bonus (highest-voted) workers, its validation pool
+/// split equally among the validator-flagged ones (committee members whose vote agreed with the
+/// round's outcome; the audit recomputes both flags from the ledger), and each worker's
 /// declared rate x recorded work (scaled down pro rata once the cost budget runs out). At the
 /// end, the stake of every worker the ledger flagged is slashed and shared equally by the
 /// unflagged workers (the requester gets it when none is unflagged). Pull payments only: every
@@ -45,7 +47,9 @@ contract TaskMarket is ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     uint256 public constant BPS = 10_000;
-    /// @notice One packed entry per worker, in join order: score(8) | work(8) | bonus(1).
+    /// @notice One packed entry per worker, in join order: score(8) | work(8) | flags(1), where
+    /// flags bit 0 is the bonus and bit 1 the validation reward (a committee member whose vote
+    /// agreed with the round's outcome); no other bit may be set.
     uint256 public constant ENTRY_SIZE = 17;
 
     struct Terms {
@@ -62,6 +66,7 @@ contract TaskMarket is ReentrancyGuard {
         uint32 rounds;
         uint32 epochs; // a commitment's work = its sample count x epochs
         uint16 bonusBps; // part of the budget that goes to bonuses
+        uint16 validatorBps; // part of the budget that goes to validation rewards
         uint8 scoring; // scoring method (fedledger.incentives registry id), recorded
         uint64 joinDeadline; // last block to join
         uint64 bindPeriod; // blocks after joinDeadline to bind the run
@@ -104,6 +109,7 @@ contract TaskMarket is ReentrancyGuard {
         uint64 score;
         uint64 work;
         bool bonus;
+        bool validator;
     }
 
     /// @notice A fraud proof against a posted entry's work: the entry and its Merkle proof, and
@@ -128,6 +134,7 @@ contract TaskMarket is ReentrancyGuard {
         bytes32 root; // Merkle root of the round's entries (see entryHash)
         uint64 totalScore;
         uint32 bonusCount;
+        uint32 validatorCount;
         uint64 postedAt;
         bool voided;
         uint128 cost; // sum of rate x work over the round's entries
@@ -166,6 +173,7 @@ contract TaskMarket is ReentrancyGuard {
     error MarketMalformedEntries(uint256 task, uint256 length, uint256 expected);
     error MarketNoCommitment(uint256 task, uint256 round, uint256 worker);
     error MarketWorkTooLarge(uint256 task, uint256 round, uint256 worker, uint256 work);
+    error MarketBadFlags(uint256 task, uint256 round, uint256 worker, uint256 flags);
     error MarketRoundNotPayable(uint256 task, uint256 round);
     error MarketAlreadyClaimed(uint256 task, uint256 round, uint256 worker);
     error MarketBadProof(uint256 task, uint256 round, uint256 worker);
@@ -188,6 +196,7 @@ contract TaskMarket is ReentrancyGuard {
         bytes32 root,
         uint256 totalScore,
         uint256 bonusCount,
+        uint256 validatorCount,
         uint256 cost,
         uint256 costPaid,
         bytes entries
@@ -240,13 +249,14 @@ contract TaskMarket is ReentrancyGuard {
         if (terms.maxWorkers == 0) revert MarketBadTerms("maxWorkers is 0");
         if (terms.rounds == 0) revert MarketBadTerms("rounds is 0");
         if (terms.epochs == 0) revert MarketBadTerms("epochs is 0");
-        if (terms.bonusBps > BPS) revert MarketBadTerms("bonusBps exceeds 10000");
+        if (uint256(terms.bonusBps) + terms.validatorBps > BPS)
+            revert MarketBadTerms("bonusBps + validatorBps exceeds 10000");
         if (terms.joinDeadline <= block.number) revert MarketBadTerms("joinDeadline has passed");
         if (terms.bindPeriod == 0 || terms.roundPeriod == 0 || terms.challengeWindow == 0)
             revert MarketBadTerms("a period is 0");
         if (terms.costBudget > 0 && (terms.costRateCap == 0 || terms.maxWorkPerRound == 0))
             revert MarketBadTerms("a cost budget needs costRateCap and maxWorkPerRound");
-        if (_pool(terms.budget, BPS - terms.bonusBps, terms.rounds) == 0 && terms.bonusBps < BPS)
+        if (_pool(terms.budget, _rewardBps(terms.bonusBps, terms.validatorBps), terms.rounds) == 0 && _rewardBps(terms.bonusBps, terms.validatorBps) > 0)
             revert MarketBadTerms("budget too small: a round's reward pool would be 0");
     }
 
@@ -323,7 +333,7 @@ contract TaskMarket is ReentrancyGuard {
 
     // ============================================================ rounds
     /// @notice Post round `round`'s entries, one per worker in join order: score(8) | work(8) |
-    /// bonus(1). Requirements: the caller is the aggregator; rounds in order and within their
+    /// flags(1) (see ENTRY_SIZE). Requirements: the caller is the aggregator; rounds in order and within their
     /// period; the round is finalized on the bound ledger; a worker with a non-zero entry has
     /// a commitment in that round there; no work above `maxWorkPerRound`.
     function postRound(uint256 id, uint256 round, bytes calldata entries) external {
@@ -346,6 +356,7 @@ contract TaskMarket is ReentrancyGuard {
         bytes32 root;
         uint256 score;
         uint256 bonusCount;
+        uint256 validatorCount;
         uint256 cost;
     }
 
@@ -360,15 +371,17 @@ contract TaskMarket is ReentrancyGuard {
         IFedLedgerViews l = IFedLedgerViews(t.ledger);
         Worker[] storage ws = _workers[id];
         for (uint256 i = 0; i < n; ++i) {
-            (uint64 score, uint64 work, bool bonus) = _entry(entries, i);
-            if (score != 0 || work != 0 || bonus) {
+            (uint64 score, uint64 work, uint8 flags) = _entry(entries, i);
+            if (flags > 3) revert MarketBadFlags(id, round, i, flags);
+            if (score != 0 || work != 0 || flags != 0) {
                 if (!l.hasCommitted(round, ws[i].account)) revert MarketNoCommitment(id, round, i);
                 if (work > t.terms.maxWorkPerRound) revert MarketWorkTooLarge(id, round, i, work);
                 sum.score += score;
-                if (bonus) ++sum.bonusCount;
+                if (flags & 1 != 0) ++sum.bonusCount;
+                if (flags & 2 != 0) ++sum.validatorCount;
                 sum.cost += uint256(ws[i].rate) * work;
             }
-            nodes[i] = entryHash(id, round, i, score, work, bonus);
+            nodes[i] = entryHash(id, round, i, score, work, flags & 1 != 0, flags & 2 != 0);
         }
         if (sum.score > type(uint64).max) revert MarketBadTerms("round score total exceeds uint64");
         sum.root = _root(nodes);
@@ -382,6 +395,7 @@ contract TaskMarket is ReentrancyGuard {
             root: sum.root,
             totalScore: uint64(sum.score),
             bonusCount: uint32(sum.bonusCount),
+            validatorCount: uint32(sum.validatorCount),
             postedAt: uint64(block.number),
             voided: false,
             cost: uint128(sum.cost),
@@ -390,7 +404,9 @@ contract TaskMarket is ReentrancyGuard {
         t.costGranted += uint128(costPaid);
         t.granted += uint128(_granted(terms, _rounds[id][round]));
         t.nextRound = uint32(round + 1);
-        emit RoundScored(id, round, sum.root, sum.score, sum.bonusCount, sum.cost, costPaid, entries);
+        emit RoundScored(
+            id, round, sum.root, sum.score, sum.bonusCount, sum.validatorCount, sum.cost, costPaid, entries
+        );
     }
 
     /// @notice Prove that a posted entry claims more work than its commitment's sample count x
@@ -505,7 +521,7 @@ contract TaskMarket is ReentrancyGuard {
         if (!_verify(s.root, t.numWorkers, worker, _leaf(id, round, worker, e), proof))
             revert MarketBadProof(id, round, worker);
         claimed[round >> 8] |= bit;
-        return _pay(t, s, _workers[id][worker].rate, e.score, e.work, e.bonus);
+        return _pay(t, s, _workers[id][worker].rate, e);
     }
 
     /// @notice Credit the caller's stake back once the task has ended (plus its share of the
@@ -609,29 +625,30 @@ contract TaskMarket is ReentrancyGuard {
     }
 
     /// @notice What one entry pays: the score's share of the round's reward pool, an equal part
-    /// of its bonus pool, and rate x work scaled by the part of the round's cost the budget covers.
-    function payFor(uint256 id, uint256 round, uint256 index, uint64 score, uint64 work, bool bonus)
-        external
-        view
-        returns (uint256)
-    {
+    /// of its bonus pool and of its validation pool, and rate x work scaled by the part of the
+    /// round's cost the budget covers.
+    function payFor(uint256 id, uint256 round, uint256 index, Entry calldata e) external view returns (uint256) {
         Task storage t = _task(id);
-        return _pay(t, _rounds[id][round], _workers[id][index].rate, score, work, bonus);
+        return _pay(t, _rounds[id][round], _workers[id][index].rate, e);
     }
 
     /// @notice Leaf of the round's Merkle tree for worker `index` (the tree has one leaf per
     /// worker, in join order; a node is keccak256(left || right), an odd last node moves up).
-    function entryHash(uint256 id, uint256 round, uint256 index, uint64 score, uint64 work, bool bonus)
-        public
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(address(this), id, round, index, score, work, bonus));
+    function entryHash(
+        uint256 id,
+        uint256 round,
+        uint256 index,
+        uint64 score,
+        uint64 work,
+        bool bonus,
+        bool validator
+    ) public view returns (bytes32) {
+        return keccak256(abi.encode(address(this), id, round, index, score, work, bonus, validator));
     }
 
     // ============================================================ internals
     function _leaf(uint256 id, uint256 round, uint256 index, Entry calldata e) internal view returns (bytes32) {
-        return entryHash(id, round, index, e.score, e.work, e.bonus);
+        return entryHash(id, round, index, e.score, e.work, e.bonus, e.validator);
     }
 
     function _task(uint256 id) internal view returns (Task storage t) {
@@ -665,11 +682,18 @@ contract TaskMarket is ReentrancyGuard {
     }
 
     /// What a scored round grants: its reward pool if anyone scored, its bonus pool if anyone
-    /// earned the bonus, and the part of its cost the budget covers.
+    /// earned the bonus, its validation pool if any validator earned it, and the part of its
+    /// cost the budget covers.
     function _granted(Terms storage terms, ScoredRound storage s) internal view returns (uint256 g) {
         g = s.costPaid;
-        if (s.totalScore > 0) g += _pool(terms.budget, BPS - terms.bonusBps, terms.rounds);
+        if (s.totalScore > 0) g += _pool(terms.budget, _rewardBps(terms.bonusBps, terms.validatorBps), terms.rounds);
         if (s.bonusCount > 0) g += _pool(terms.budget, terms.bonusBps, terms.rounds);
+        if (s.validatorCount > 0) g += _pool(terms.budget, terms.validatorBps, terms.rounds);
+    }
+
+    /// The part of the budget that scores share.
+    function _rewardBps(uint256 bonusBps, uint256 validatorBps) internal pure returns (uint256) {
+        return BPS - bonusBps - validatorBps;
     }
 
     /// The part `bps` of the budget that one round grants.
@@ -683,16 +707,18 @@ contract TaskMarket is ReentrancyGuard {
             revert MarketRoundNotPayable(id, round);
     }
 
-    function _pay(Task storage t, ScoredRound storage s, uint256 rate, uint64 score, uint64 work, bool bonus)
+    function _pay(Task storage t, ScoredRound storage s, uint256 rate, Entry calldata e)
         internal
         view
         returns (uint256 amount)
     {
         Terms storage terms = t.terms;
-        if (score > 0 && s.totalScore > 0)
-            amount += Math.mulDiv(_pool(terms.budget, BPS - terms.bonusBps, terms.rounds), score, s.totalScore);
-        if (bonus && s.bonusCount > 0) amount += _pool(terms.budget, terms.bonusBps, terms.rounds) / s.bonusCount;
-        if (work > 0 && s.cost > 0) amount += Math.mulDiv(rate * work, s.costPaid, s.cost);
+        if (e.score > 0 && s.totalScore > 0)
+            amount += Math.mulDiv(_pool(terms.budget, _rewardBps(terms.bonusBps, terms.validatorBps), terms.rounds), e.score, s.totalScore);
+        if (e.bonus && s.bonusCount > 0) amount += _pool(terms.budget, terms.bonusBps, terms.rounds) / s.bonusCount;
+        if (e.validator && s.validatorCount > 0)
+            amount += _pool(terms.budget, terms.validatorBps, terms.rounds) / s.validatorCount;
+        if (e.work > 0 && s.cost > 0) amount += Math.mulDiv(rate * e.work, s.costPaid, s.cost);
     }
 
     function _workerIndex(uint256 id, address account) internal view returns (uint256) {
@@ -714,11 +740,11 @@ contract TaskMarket is ReentrancyGuard {
         if (amount > 0) token.safeTransferFrom(from, address(this), amount);
     }
 
-    function _entry(bytes calldata entries, uint256 i) internal pure returns (uint64 score, uint64 work, bool bonus) {
+    function _entry(bytes calldata entries, uint256 i) internal pure returns (uint64 score, uint64 work, uint8 flags) {
         uint256 at = i * ENTRY_SIZE;
         score = uint64(bytes8(entries[at:at + 8]));
         work = uint64(bytes8(entries[at + 8:at + 16]));
-        bonus = entries[at + 16] != 0;
+        flags = uint8(entries[at + 16]);
     }
 
     function _node(bytes32 a, bytes32 b) internal pure returns (bytes32 h) {

@@ -81,6 +81,7 @@ def make_terms(fed: Fed, token: RewardToken, **over: int) -> Terms:
         "rounds": 3,
         "epochs": 2,
         "bonus_bps": 1_000,
+        "validator_bps": 0,
         "scoring": 1,
         "join_deadline": fed.chain.block_number + 40 + 4 * len(fed.clients),
         "bind_period": 20,

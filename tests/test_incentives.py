@@ -43,9 +43,7 @@ def additive(w: list[float], base: float = 0.0) -> Utility:
 
 
 games = st.integers(2, 6).flatmap(
-    lambda n: st.lists(
-        st.floats(-10, 10, allow_nan=False, width=32), min_size=2**n, max_size=2**n
-    )
+    lambda n: st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=2**n, max_size=2**n)
 )
 
 
@@ -86,9 +84,7 @@ def test_exact_shapley_follows_its_players(values: list[float], data: st.DataObj
     moved = [0.0] * len(values)
     for m, v in enumerate(values):
         moved[relabel(m)] = v
-    assert exact_shapley(table_game(moved))[list(perm)] == pytest.approx(
-        exact_shapley(u), abs=1e-6
-    )
+    assert exact_shapley(table_game(moved))[list(perm)] == pytest.approx(exact_shapley(u), abs=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(UTILITY_SCORERS))
@@ -172,9 +168,7 @@ def test_beta_reputation_counts_used_and_rejected_rounds() -> None:
     history = [[1, -1, 0], [1, -1, 1], [1, 1, 0]]
     assert beta_reputation(history) == pytest.approx([4 / 5, 2 / 5, 2 / 3])
     # forgetting: the first round weighs decay^2, the second decay
-    assert beta_reputation(history, decay=0.5)[1] == pytest.approx(
-        (1 + 1) / (1 + 0.25 + 0.5 + 2)
-    )
+    assert beta_reputation(history, decay=0.5)[1] == pytest.approx((1 + 1) / (1 + 0.25 + 0.5 + 2))
     with pytest.raises(ValueError, match="decay"):
         beta_reputation(history, decay=0.0)
 
@@ -202,3 +196,36 @@ def test_coalitions_are_evaluated_once() -> None:
     leave_one_out(u)
     assert len(calls) == 16 == u.evaluations
     assert sorted(calls) == sorted(c for k in range(5) for c in combinations(range(4), k))
+
+
+def test_bonus_and_validator_flags_of_a_rounds_entries() -> None:
+    """Commitments of clients 0, 1, 3 (in that order); 0 and 3 used, 1 rejected. Members 1
+    and 3 voted exactly the outcome, member 2 (no commitment) too, member 0 accepted 1."""
+    from fedledger.incentives.entries import round_entries
+
+    model = create_model("logreg", input_shape=(4,), num_classes=2)
+    params = torch.cat([p.detach().flatten() for p in model.parameters()])
+    x_val, y_val = torch.zeros(6, 4), torch.tensor([0, 1, 0, 1, 0, 1])
+    entries, values = round_entries(
+        model=model,
+        params=params,
+        used=[0, 3],
+        used_updates=[torch.zeros_like(params), torch.ones_like(params) * 0.01],
+        num_samples={0: 5, 1: 7, 3: 9},
+        order=[0, 1, 3],
+        outcomes=[0, 3, 0],
+        votes=[(0, [1, 1, 1]), (1, [1, 0, 1]), (2, [1, 0, 1]), (3, [0, 0, 1])],
+        num_clients=4,
+        epochs=2,
+        scoring="exact_shapley",
+        scale=10**6,
+        seed=0,
+        x_val=x_val,
+        y_val=y_val,
+    )
+    assert sorted(values) == [0, 3]
+    # accepts: client 0 three, client 3 four: the bonus goes to 3 alone
+    assert [e[2] for e in entries] == [False, False, False, True]
+    # validators: agreeing members with a commitment (member 2 has none, member 0 disagreed)
+    assert [e[3] for e in entries] == [False, True, False, False]
+    assert [e[1] for e in entries] == [10, 0, 0, 18]  # work only for used updates

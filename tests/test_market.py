@@ -18,6 +18,7 @@ from fedledger.ledger.market import (
     entry_hash,
     merkle_proof,
     merkle_root,
+    pack_entries,
 )
 
 
@@ -59,7 +60,7 @@ def test_a_closed_task_pays_shares_bonus_costs_and_stakes_and_returns_the_rest()
     req_before = m.token.balance_of(m.requester.address)
     got = _withdraw_all(m, [*m.workers, m.aggregator, m.requester])
     # by hand: pool 900 per round, bonus 100 per round, work 20 units at the declared rate
-    pool, bonus = t.reward_pool(), t.bonus_pool()
+    pool, bonus = t.pools().reward, t.pools().bonus
     assert (pool, bonus) == (900 * 10**18, 100 * 10**18)
     expect = [0, 0, 0, 0]
     for rnd in range(t.rounds):
@@ -117,6 +118,41 @@ def test_entries_for_workers_without_a_commitment_or_with_too_much_work_are_refu
         m.market.post_round(m.requester, m.task, 1, [Entry()] * 4)
 
 
+def test_agreeing_validators_share_the_validation_pool_and_other_flags_are_refused() -> None:
+    m = make_market(rounds=2, validator_bps=500, cost_budget=0)
+    pools = m.terms.pools()
+    assert pools.validator == m.terms.budget * 500 // 10_000 // 2 > 0
+    m.ledger_round([0, 1, 2])
+    with pytest.raises(LedgerError, match="MarketNoCommitment"):  # a validator flag pays too
+        m.post(0, [Entry(1, 1), Entry(), Entry(), Entry(validator=True)])
+    raw = pack_entries([Entry(1, 1), Entry(), Entry(), Entry()])
+    bad = raw[:16] + bytes([4]) + raw[17:]  # an unknown flag bit
+    with pytest.raises(LedgerError, match=r"MarketBadFlags\(task=0, round=0, worker=0, flags=4\)"):
+        m.market._send(
+            m.aggregator,
+            m.market.contract.functions.postRound(m.task, 0, bad),
+            gas=10**6,
+            label="postRound",
+        )
+    entries = [
+        Entry(3, 1, True, True),
+        Entry(1, 1, False, True),
+        Entry(0, 0, False, False),
+        Entry(),
+    ]
+    m.post(0, entries)
+    info = m.market.scored_round(m.task, 0)
+    assert (info["bonus_count"], info["validator_count"]) == (1, 2)
+    m.finish_window()
+    for i in (0, 1, 2):
+        m.claim(i, [0])
+    owed = [m.market.owed(m.task, w.address) for w in m.workers]
+    # worker 0: 3/4 of the score pool, the bonus, half the validation pool; worker 1: the rest
+    assert owed[0] == pools.reward * 3 // 4 + pools.bonus + pools.validator // 2
+    assert owed[1] == pools.reward * 1 // 4 + pools.validator // 2
+    assert owed[2] == 0 and owed[3] == 0
+
+
 def test_merkle_proofs_match_the_contract_and_fix_the_position() -> None:
     m = make_market(num_workers=5, rounds=1)
     m.ledger_round([0, 1, 2, 3, 4])
@@ -152,7 +188,8 @@ def test_create_task_with_a_permit_instead_of_an_approval() -> None:
         ({"budget": 0}, "budget is 0"),
         ({"stake": 0}, "stake is 0"),
         ({"rounds": 0}, "rounds is 0"),
-        ({"bonus_bps": 10_001}, "bonusBps exceeds 10000"),
+        ({"bonus_bps": 10_001}, r"bonusBps \+ validatorBps exceeds 10000"),
+        ({"bonus_bps": 6_000, "validator_bps": 4_001}, r"bonusBps \+ validatorBps exceeds 10000"),
         ({"budget": 5, "rounds": 10}, "budget too small"),
         ({"join_deadline": 1}, "joinDeadline has passed"),
         ({"cost_rate_cap": 0}, "needs costRateCap"),

@@ -162,7 +162,7 @@ def test_when_the_aggregator_stalls_workers_and_the_requester_recover_their_fund
     m.market.settle_bond(m.fed.outsider, m.task)  # the stalling aggregator's bond: to the requester
     m.market.reclaim(m.requester, m.task)
     t = m.terms
-    granted = t.reward_pool() + 4 * 10 * 10**15
+    granted = t.pools().reward + 4 * 10 * 10**15
     assert m.market.owed(m.task, m.requester.address) == t.escrow - granted + t.aggregator_bond
     for i, w in enumerate(m.workers):
         assert m.market.owed(m.task, w.address) == STAKE + m.market.pay_for(

@@ -24,7 +24,7 @@ Stalled / Faulted and Stalled -> Faulted.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import eth_tester  # noqa: F401  py-evm raises the recursion limit on import: not mid-test
@@ -49,6 +49,7 @@ MAX_WORK = 12  # maxWorkPerRound: a commitment of 3, 4 or 5 samples is 6, 8 or 1
 PERIOD = 30  # roundPeriod
 CW = 10  # challengeWindow
 RATES = [10**15, 2 * 10**15, 3 * 10**15, 4 * 10**15]
+VALIDATOR_BPS = 500  # a share for agreeing committee members, beside the bonus's 1000
 COST_BUDGET = 15 * 10**16  # one round of honest work costs about 10**17: the budget runs out
 MAX_LEDGER_ROUNDS = ROUNDS + 2
 ALLOWED = {  # Joining -> Running happened in make_market
@@ -71,7 +72,9 @@ SAMPLES = st.lists(st.sampled_from([3, 4, 5]), min_size=N, max_size=N)
 SUBSET = st.lists(st.sampled_from(range(N)), unique=True, max_size=N)
 WHICH_ROUND = st.sampled_from(["next"] * 8 + ["prev", "skip", "beyond"])
 WORK_MODE = st.sampled_from(["honest"] * 5 + ["zero", "less", "more"])
-IDLE_ENTRY = st.sampled_from([Entry(score=1), Entry(work=10), Entry(bonus=True)])
+IDLE_ENTRY = st.sampled_from(
+    [Entry(score=1), Entry(work=10), Entry(bonus=True), Entry(validator=True)]
+)
 BREAK = st.sampled_from([None] * 6 + ["idle", "big", "short"])  # what a post gets wrong
 SCORE = st.sampled_from([0, 1, 2, 5, 9])
 CLAIM_MODE = st.sampled_from(["right"] * 6 + ["score", "other", "proof", "dup"])
@@ -126,6 +129,7 @@ def world() -> World:
         round_period=PERIOD,
         challenge_window=CW,
         cost_budget=COST_BUDGET,
+        validator_bps=VALIDATOR_BPS,
     )
     fed = m.fed
     assert fed.contract.clients == [c.address for c in fed.clients]  # cached: survives reverts
@@ -181,6 +185,7 @@ class Scored:
     posted_at: int
     total_score: int
     bonus_count: int
+    validator_count: int
     cost: int
     cost_paid: int
     voided: bool = False
@@ -234,8 +239,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.block = w.block
         self.bound_at = w.block
         self.deposited = w.deposited
-        self.reward_pool = self.terms.reward_pool()
-        self.bonus_pool = self.terms.bonus_pool()
+        self.pools = self.terms.pools()
         self.ledger: list[LedgerRound] = []
         self.flags = [0] * N
         self.phase = Phase.RUNNING
@@ -320,9 +324,11 @@ class MarketMachine(RuleBasedStateMachine):
         """What a scored round grants (the contract's _granted)."""
         g = s.cost_paid
         if s.total_score > 0:
-            g += self.reward_pool
+            g += self.pools.reward
         if s.bonus_count > 0:
-            g += self.bonus_pool
+            g += self.pools.bonus
+        if s.validator_count > 0:
+            g += self.pools.validator
         return g
 
     def challenges_open(self) -> bool:
@@ -339,9 +345,11 @@ class MarketMachine(RuleBasedStateMachine):
         s = self.scored[rnd]
         amount = 0
         if e.score > 0 and s.total_score > 0:
-            amount += self.reward_pool * e.score // s.total_score
+            amount += self.pools.reward * e.score // s.total_score
         if e.bonus and s.bonus_count > 0:
-            amount += self.bonus_pool // s.bonus_count
+            amount += self.pools.bonus // s.bonus_count
+        if e.validator and s.validator_count > 0:
+            amount += self.pools.validator // s.validator_count
         if e.work > 0 and s.cost > 0:
             amount += RATES[i] * e.work * s.cost_paid // s.cost
         return amount
@@ -438,19 +446,28 @@ class MarketMachine(RuleBasedStateMachine):
         leaves = self.mk.tree(self.task, rnd, entries)
         score = sum(e.score for e in entries)
         bonus = sum(e.bonus for e in entries)
+        validators = sum(e.validator for e in entries)
         cost = sum(RATES[i] * e.work for i, e in enumerate(entries))
         cost_paid = min(cost, COST_BUDGET - self.cost_granted)
         self.cost_granted += cost_paid
-        self.granted += cost_paid
-        if score > 0:
-            self.granted += self.reward_pool
-        if bonus > 0:
-            self.granted += self.bonus_pool
-        self.scored[rnd] = Scored(entries, leaves, self.block, score, bonus, cost, cost_paid)
+        self.scored[rnd] = Scored(
+            entries, leaves, self.block, score, bonus, validators, cost, cost_paid
+        )
+        self.granted += self.grant_of(self.scored[rnd])
         self.m.entries[rnd] = entries
         self.next_round = rnd + 1
         root = merkle_root(leaves)
-        args = (self.task, rnd, root, score, bonus, cost, cost_paid, pack_entries(entries))
+        args = (
+            self.task,
+            rnd,
+            root,
+            score,
+            bonus,
+            validators,
+            cost,
+            cost_paid,
+            pack_entries(entries),
+        )
         self.expected.append(("RoundScored", args))
         event(f"post: cost paid {'in full' if cost_paid == cost else 'in part'}")
         return True
@@ -482,7 +499,7 @@ class MarketMachine(RuleBasedStateMachine):
         if want is None:
             assert i is not None
             for c in claims:  # payFor, the view, says what the model says
-                pays.append(self.view("payFor", self.task, c.round, i, *c.entry.as_tuple()))
+                pays.append(self.view("payFor", self.task, c.round, i, c.entry.as_tuple()))
                 assert pays[-1] == self.pay(c.round, i, c.entry), f"payFor {c.round} worker {i}"
         acct = self.account(sender)
         arg = [(c.round, c.entry, c.proof) for c in claims]
@@ -627,7 +644,8 @@ class MarketMachine(RuleBasedStateMachine):
                 }[mode]
                 score = data.draw(SCORE, label=f"score {i}")
                 bonus = data.draw(st.booleans(), label=f"bonus {i}")
-                entries.append(Entry(score, work, bonus))
+                validator = data.draw(st.booleans(), label=f"validator {i}")
+                entries.append(Entry(score, work, bonus, validator))
             else:
                 entries.append(Entry())
         committed = sorted(lr.samples) if lr is not None else []
@@ -637,7 +655,7 @@ class MarketMachine(RuleBasedStateMachine):
             entries[i] = data.draw(IDLE_ENTRY, label="idle entry")
         elif wrong == "big" and committed:
             i = data.draw(st.sampled_from(committed), label="worker")
-            entries[i] = Entry(entries[i].score, MAX_WORK + 1, entries[i].bonus)
+            entries[i] = replace(entries[i], work=MAX_WORK + 1)
         elif wrong == "short":
             entries = entries[:-1]
         self.do_post(sender, rnd, entries)
@@ -664,7 +682,7 @@ class MarketMachine(RuleBasedStateMachine):
                 continue
             entry, proof = s.entries[me], merkle_proof(s.leaves, me)
             if mode == "score":
-                entry = Entry(entry.score + 1, entry.work, entry.bonus)
+                entry = replace(entry, score=entry.score + 1)
             elif mode == "other":
                 j = (me + 1) % N
                 entry, proof = s.entries[j], merkle_proof(s.leaves, j)
@@ -696,7 +714,7 @@ class MarketMachine(RuleBasedStateMachine):
         elif mode == "proof":
             proof = proof[1:]
         elif mode == "entry":
-            entry = Entry(entry.score, entry.work + 1, entry.bonus)
+            entry = replace(entry, work=entry.work + 1)
         self.do_challenge(sender, rnd, worker, entry, proof, batch, position, packed)
 
     @rule(sender=SENDER_ANY)
@@ -895,6 +913,7 @@ class MarketMachine(RuleBasedStateMachine):
                 merkle_root(s.leaves),
                 s.total_score,
                 s.bonus_count,
+                s.validator_count,
                 s.posted_at,
                 s.voided,
                 s.cost,
@@ -903,10 +922,10 @@ class MarketMachine(RuleBasedStateMachine):
             for i in range(N):
                 if i not in self.ledger[rnd].samples:
                     assert s.entries[i] == Entry()
-                    assert view("payFor", task, rnd, i, *s.entries[i].as_tuple()) == 0
+                    assert view("payFor", task, rnd, i, s.entries[i].as_tuple()) == 0
         for rnd, s in self.scored.items():
             if s.voided:
-                assert view("scoredRound", task, rnd)[4]
+                assert view("scoredRound", task, rnd)[5]
 
         # slashing: only flagged workers, only at close, all of them when attributable
         for i, client in enumerate(self.fed.clients):

@@ -94,6 +94,7 @@ def _check_terms(
         "rounds": plan.rounds,
         "epochs": plan.epochs,
         "bonusBps": plan.bonus_bps,
+        "validatorBps": plan.validator_bps,
         "scoring": plan.scoring,
         "challengeWindow": plan.challenge_window,
     }
@@ -149,7 +150,9 @@ def _check_rounds(
             used=s.used,
             used_updates=s.used_updates,
             num_samples=s.num_samples,
-            accepts=s.accepts,
+            order=s.order,
+            outcomes=s.outcomes,
+            votes=s.votes,
             num_clients=cfg.federation.num_clients,
             epochs=cfg.federation.local_epochs,
             scoring=inc.scoring,

@@ -49,7 +49,8 @@ class RoundReplay:
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     finalized_rounds: int = 0
     # per finalized round, for a task market's scores: the base model, the used clients and
-    # their updates, every committed client's sample count, each committed client's accepts
+    # their updates, every committed client's sample count, the commitments' clients and
+    # recorded outcomes, the committee's votes
     scoring: dict[int, ScoringInputs] = field(default_factory=dict)
     fed: Federation | None = None
 
@@ -60,7 +61,9 @@ class ScoringInputs:
     used: list[int]
     used_updates: list[torch.Tensor]
     num_samples: dict[int, int]
-    accepts: dict[int, int] | None
+    order: list[int]  # the client of each commitment
+    outcomes: list[int]  # each commitment's recorded outcome
+    votes: list[tuple[int, list[int]]]  # (member, accept bit per commitment)
 
 
 @dataclass
@@ -318,20 +321,17 @@ def _check_round(
             msg = f"rejected as {outcome_name(got)}, but re-checking finds {outcome_name(want)}"
         report.error("outcomes", msg, round=rnd, **ctx.who(c))
     if cfg.task is not None:
-        votes = ctx.view.votes.get(rnd, [])
-        accepts = None
-        if votes:
-            accepts = {
-                received[i].client: sum(v[1][i] for v in votes if i < len(v[1]))
-                for i in range(len(received))
-            }
+        index = {a: i for i, a in enumerate(ctx.dep.clients)}
+        votes = [(index.get(m, -1), list(a)) for m, a, _, _ in ctx.view.votes.get(rnd, [])]
         used_updates = [checked.tensors[i] for i in decision.used]
         scoring[rnd] = ScoringInputs(
             params=params,
             used=[received[i].client for i in decision.used],
             used_updates=[t for t in used_updates if t is not None],
             num_samples={r.client: r.num_samples for r in received},
-            accepts=accepts,
+            order=[r.client for r in received],
+            outcomes=outcomes,
+            votes=votes,
         )
     new = params + decision.aggregate if decision.aggregate is not None else params
     recomputed = sha256_hex(model_blob(new))

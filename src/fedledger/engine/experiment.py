@@ -125,7 +125,7 @@ def run_experiment(
 
     plan = market_plan(cfg, fed) if cfg.task is not None else None
     scorer = Scorer(cfg, fed) if plan is not None else None
-    all_entries: list[list[tuple[int, int, bool]]] = []
+    all_entries: list[list[tuple[int, int, bool, bool]]] = []
     outcome: dict[str, Any] | None = None
 
     outputs = RunOutputs(out, cfg)

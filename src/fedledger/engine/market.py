@@ -2,7 +2,7 @@
 (:mod:`fedledger.incentives.entries`, scored on the requester's validation set: the first
 ``validation_samples`` of the test split, its own data, never trained on), and what the run
 writes about the payouts (payouts.csv, incentives.png, summary fields). Without a committee
-there is no bonus: that part of the budget goes back to the requester.
+there is no bonus and no validation reward: those parts of the budget go back to the requester.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from fedledger.config import ExperimentConfig
 from fedledger.engine.rounds import AggregatorRound
 from fedledger.federation import Federation
 from fedledger.incentives.config import TOKEN
-from fedledger.incentives.entries import round_entries, scoring_seed
+from fedledger.incentives.entries import EntryTuple, round_entries, scoring_seed
 from fedledger.incentives.terms import private_costs, validation_set
 from fedledger.ledger.market import round_pools
 from fedledger.ledger.market_session import MarketPlan
-from fedledger.protocol.committee import tally
 
 
 class Scorer:
@@ -38,20 +37,18 @@ class Scorer:
 
     def entries(
         self, rnd: int, params: torch.Tensor, ar: AggregatorRound, num_samples: dict[int, int]
-    ) -> list[tuple[int, int, bool]]:
+    ) -> list[EntryTuple]:
         inc = self.cfg.incentives
         assert inc is not None
-        accepts = None
-        if ar.votes:
-            tallied = tally(ar.votes)
-            accepts = {c: tallied[i] for i, c in enumerate(ar.order)}
         entries, values = round_entries(
             model=self.fed.model,
             params=params,
             used=ar.used,
             used_updates=ar.used_updates,
             num_samples=num_samples,
-            accepts=accepts,
+            order=ar.order,
+            outcomes=ar.decision.outcomes,
+            votes=list(zip(ar.committee, ar.votes, strict=True)),
             num_clients=self.cfg.federation.num_clients,
             epochs=self.cfg.federation.local_epochs,
             scoring=inc.scoring,
@@ -75,6 +72,7 @@ PAYOUT_COLUMNS = [
     "rounds_paid",
     "reward",
     "bonus",
+    "validation",
     "reimbursement",
     "slashed",
     "withdrawn",
@@ -87,7 +85,7 @@ def write_payouts(
     cfg: ExperimentConfig,
     outcome: dict[str, Any],
     scorer: Scorer,
-    entries: list[list[tuple[int, int, bool]]],
+    entries: list[list[EntryTuple]],
     plan: MarketPlan,
     addresses: list[str],
     quality: np.ndarray,
@@ -99,17 +97,21 @@ def write_payouts(
     task = cfg.task
     assert task is not None
     n = cfg.federation.num_clients
-    pool, bonus_pool = round_pools(plan.budget, plan.bonus_bps, plan.rounds)
+    pools = round_pools(plan.budget, plan.bonus_bps, plan.validator_bps, plan.rounds)
     costs = private_costs(cfg)
-    reward, bonus, work_done = [0] * n, [0] * n, [0] * n  # base units; work units
-    for row in entries:  # the score and bonus parts as the contract pays them
-        total = sum(s for s, _, _ in row)
-        winners = sum(1 for _, _, b in row if b)
-        for i, (s, w, b) in enumerate(row):
+    # base units; work units
+    reward, bonus, validation, work_done = [0] * n, [0] * n, [0] * n, [0] * n
+    for row in entries:  # the score, bonus and validation parts as the contract pays them
+        total = sum(e[0] for e in row)
+        winners = sum(1 for e in row if e[2])
+        validators = sum(1 for e in row if e[3])
+        for i, (s, w, b, v) in enumerate(row):
             if total and s:
-                reward[i] += pool * s // total
+                reward[i] += pools.reward * s // total
             if b:
-                bonus[i] += bonus_pool // winners
+                bonus[i] += pools.bonus // winners
+            if v:
+                validation[i] += pools.validator // validators
             work_done[i] += w
     rows = []
     for i in range(n):
@@ -128,7 +130,8 @@ def write_payouts(
                 "rounds_paid": pay["rounds"] / TOKEN,
                 "reward": reward[i] / TOKEN,
                 "bonus": bonus[i] / TOKEN,
-                "reimbursement": (pay["rounds"] - reward[i] - bonus[i]) / TOKEN,
+                "validation": validation[i] / TOKEN,
+                "reimbursement": (pay["rounds"] - reward[i] - bonus[i] - validation[i]) / TOKEN,
                 "slashed": pay["slashed"],
                 "withdrawn": withdrawn,
                 "net": withdrawn - task.stake - costs[i] * work_done[i],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from fedledger.protocol.decide import Received, RoundDecision, check_round, deci
 from fedledger.protocol.outcomes import USED, RejectReason
 from fedledger.protocol.seeds import client_generator
 from fedledger.protocol.selection import select_committee
+
+if TYPE_CHECKING:
+    from fedledger.incentives.entries import EntryTuple
 
 log = logging.getLogger("fedledger")
 
@@ -47,7 +51,8 @@ class Hooks:
     select: Callable[[int, list[int]], list[int]] | None = None
     forge: Callable[[int, list[SignedCommitment]], list[SignedCommitment]] | None = None
     # the task market's entries the aggregator posts instead of the ones it scored
-    score: Callable[[int, list[tuple[int, int, bool]]], list[tuple[int, int, bool]]] | None = None
+    # the task market's entries of a round, (score, work, bonus, validator) per worker
+    score: Callable[[int, list[EntryTuple]], list[EntryTuple]] | None = None
 
 
 @dataclass

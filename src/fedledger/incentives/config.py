@@ -28,6 +28,13 @@ class TaskConfig(BaseModel):
     bonus_share: float = Field(
         0.1, ge=0, le=1, description="part of the budget for each round's bonus"
     )
+    validator_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="part of the budget for each round's committee members whose vote agreed "
+        "with the outcome",
+    )
     challenge_window: int = Field(
         3, ge=1, description="blocks in which a posted round can be challenged"
     )
@@ -39,6 +46,11 @@ class TaskConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TaskConfig:
+        if self.bonus_share + self.validator_share > 1:
+            raise ValueError(
+                f"bonus_share ({self.bonus_share}) and validator_share ({self.validator_share}) "
+                "add up to more than the whole budget"
+            )
         if self.cost_budget > 0 and self.cost_rate_cap == 0:
             raise ValueError(
                 "a cost_budget needs a cost_rate_cap above 0 (tokens per unit of work)"
@@ -47,10 +59,8 @@ class TaskConfig(BaseModel):
 
     def check_against(self, *, rounds: int) -> None:
         """The terms against the run: every round's reward pool must be at least one base unit."""
-        if (
-            self.bonus_share < 1
-            and int(self.budget * TOKEN * (1 - self.bonus_share)) // rounds == 0
-        ):
+        reward_share = 1 - self.bonus_share - self.validator_share
+        if reward_share > 0 and int(self.budget * TOKEN * reward_share) // rounds == 0:
             raise ValueError(
                 f"task.budget {self.budget} is too small for {rounds} rounds: a round's reward "
                 "pool would be 0 base units"

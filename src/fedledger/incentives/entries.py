@@ -5,8 +5,10 @@ The updates that entered the rule are valued by the scorer on the requester's va
 (:func:`~fedledger.incentives.utility.round_utility`: FedAvg of a coalition's updates from the
 round's base model). Each client's entry: its positive value x ``scale`` as an integer, its work
 (samples x local epochs, as its commitment records) when its update was used and 0 otherwise,
-and the bonus flag for the used clients with the most committee accept votes (none without a
-committee).
+the bonus flag for the used clients with the most committee accept votes, and the validator flag
+for the committee members whose vote agreed with the round's outcome on every commitment (each
+accept is a used update, each reject one that was not) and who committed in the round (the
+market pays only workers with a commitment). Without a committee nobody gets either flag.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Sequence
 import torch
 
 from fedledger.incentives import UTILITY_SCORERS, round_utility
+from fedledger.protocol.outcomes import USED
 
-EntryTuple = tuple[int, int, bool]  # (score, work, bonus), as ledger.market.Entry holds them
+# (score, work, bonus, validator), as ledger.market.Entry holds them
+EntryTuple = tuple[int, int, bool, bool]
 
 
 def round_entries(
@@ -27,7 +31,9 @@ def round_entries(
     used: Sequence[int],
     used_updates: Sequence[torch.Tensor],
     num_samples: dict[int, int],
-    accepts: dict[int, int] | None,
+    order: Sequence[int],
+    outcomes: Sequence[int],
+    votes: Sequence[tuple[int, Sequence[int]]],
     num_clients: int,
     epochs: int,
     scoring: str,
@@ -36,7 +42,9 @@ def round_entries(
     x_val: torch.Tensor,
     y_val: torch.Tensor,
 ) -> tuple[list[EntryTuple], dict[int, float]]:
-    """(one entry per registered client, each used client's value)."""
+    """(one entry per registered client, each used client's value). ``order``: the client of
+    each of the round's commitments; ``outcomes``: each commitment's recorded outcome;
+    ``votes``: (member, accept bit per commitment) for each committee member's vote."""
     values: dict[int, float] = {}
     if used:
         weights = torch.tensor([float(num_samples[c]) for c in used])
@@ -44,15 +52,18 @@ def round_entries(
         phi = UTILITY_SCORERS[scoring](u, seed=seed)
         values = {c: float(v) for c, v in zip(used, phi, strict=True)}
     bonus: set[int] = set()
-    if accepts and used:
+    if votes and used:
+        accepts = {c: sum(v[i] for _, v in votes if i < len(v)) for i, c in enumerate(order)}
         top = max(accepts.get(c, 0) for c in used)
         bonus = {c for c in used if accepts.get(c, 0) == top}
+    outcome_of = [o == USED for o in outcomes]
+    validators = {m for m, v in votes if m in order and [bool(a) for a in v] == outcome_of}
     out: list[EntryTuple] = []
     for c in range(num_clients):
+        score, work = 0, 0
         if c in values:
-            out.append((int(max(values[c], 0.0) * scale), num_samples[c] * epochs, c in bonus))
-        else:
-            out.append((0, 0, False))
+            score, work = int(max(values[c], 0.0) * scale), num_samples[c] * epochs
+        out.append((score, work, c in bonus, c in validators))
     return out, values
 
 

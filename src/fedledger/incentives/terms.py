@@ -51,6 +51,7 @@ def market_plan(cfg: ExperimentConfig, fed: Federation) -> MarketPlan:
         rounds=cfg.federation.rounds,
         epochs=epochs,
         bonus_bps=round(task.bonus_share * 10_000),
+        validator_bps=round(task.validator_share * 10_000),
         scoring=SCORERS.index(inc.scoring) + 1,
         join_period=task.join_period,
         bind_period=task.bind_period,

@@ -23,7 +23,7 @@ from fedledger.errors import LedgerError
 from fedledger.ledger.chain import Chain
 from fedledger.ledger.contract import deploy_artifact, load_artifact, send_call
 
-ENTRY_SIZE = 17  # score(8) | work(8) | bonus(1)
+ENTRY_SIZE = 17  # score(8) | work(8) | flags(1): bit 0 bonus, bit 1 validator
 BPS = 10_000
 
 # gas per call: (base, per item); tests/test_market.py checks receipts stay below them
@@ -70,6 +70,7 @@ class Terms:
     rounds: int
     epochs: int
     bonus_bps: int
+    validator_bps: int
     scoring: int
     join_deadline: int
     bind_period: int
@@ -86,31 +87,47 @@ class Terms:
     def escrow(self) -> int:
         return self.budget + self.cost_budget
 
-    def reward_pool(self) -> int:
-        """What one round's scores share."""
-        return round_pools(self.budget, self.bonus_bps, self.rounds)[0]
-
-    def bonus_pool(self) -> int:
-        """What one round's bonus-flagged workers share."""
-        return round_pools(self.budget, self.bonus_bps, self.rounds)[1]
+    def pools(self) -> Pools:
+        """What one round's scores, bonus winners and agreeing validators share."""
+        return round_pools(self.budget, self.bonus_bps, self.validator_bps, self.rounds)
 
 
-def round_pools(budget: int, bonus_bps: int, rounds: int) -> tuple[int, int]:
-    """(reward pool, bonus pool) of one round, in base units, as the contract's _pool."""
-    return budget * (BPS - bonus_bps) // BPS // rounds, budget * bonus_bps // BPS // rounds
+@dataclass(frozen=True)
+class Pools:
+    """One round's pools, in base units: scores share ``reward``, the bonus-flagged workers
+    ``bonus``, the validator-flagged ones ``validator``."""
+
+    reward: int
+    bonus: int
+    validator: int
+
+
+def round_pools(budget: int, bonus_bps: int, validator_bps: int, rounds: int) -> Pools:
+    """One round's pools, as the contract's _pool."""
+
+    def pool(bps: int) -> int:
+        return budget * bps // BPS // rounds
+
+    return Pools(pool(BPS - bonus_bps - validator_bps), pool(bonus_bps), pool(validator_bps))
 
 
 @dataclass(frozen=True)
 class Entry:
     """One worker's entry in a round: its contribution score (a non-negative integer), its
-    work units (samples x epochs) and whether it earns the round's bonus."""
+    work units (samples x epochs), whether it earns the round's bonus, and whether it earns the
+    validation reward (a committee member whose vote agreed with the round's outcome)."""
 
     score: int = 0
     work: int = 0
     bonus: bool = False
+    validator: bool = False
 
-    def as_tuple(self) -> tuple[int, int, bool]:
-        return (self.score, self.work, self.bonus)
+    def as_tuple(self) -> tuple[int, int, bool, bool]:
+        return (self.score, self.work, self.bonus, self.validator)
+
+    @property
+    def flags(self) -> int:
+        return int(self.bonus) | int(self.validator) << 1
 
 
 def pack_entries(entries: Sequence[Entry]) -> bytes:
@@ -118,7 +135,7 @@ def pack_entries(entries: Sequence[Entry]) -> bytes:
     for e in entries:
         if not (0 <= e.score < 2**64 and 0 <= e.work < 2**64):
             raise LedgerError(f"an entry's score and work must fit a uint64, got {e}")
-        out += e.score.to_bytes(8, "big") + e.work.to_bytes(8, "big") + bytes([int(e.bonus)])
+        out += e.score.to_bytes(8, "big") + e.work.to_bytes(8, "big") + bytes([e.flags])
     return bytes(out)
 
 
@@ -128,7 +145,8 @@ def unpack_entries(raw: bytes) -> list[Entry]:
         Entry(
             score=int.from_bytes(raw[k : k + 8], "big"),
             work=int.from_bytes(raw[k + 8 : k + 16], "big"),
-            bonus=raw[k + 16] != 0,
+            bonus=raw[k + 16] & 1 != 0,
+            validator=raw[k + 16] & 2 != 0,
         )
         for k in range(0, len(raw), ENTRY_SIZE)
     ]
@@ -137,8 +155,8 @@ def unpack_entries(raw: bytes) -> list[Entry]:
 def entry_hash(market: str, task: int, round: int, index: int, e: Entry) -> bytes:
     return keccak(
         encode(
-            ["address", "uint256", "uint256", "uint256", "uint64", "uint64", "bool"],
-            [to_checksum_address(market), task, round, index, e.score, e.work, e.bonus],
+            ["address", "uint256", "uint256", "uint256", "uint64", "uint64", "bool", "bool"],
+            [to_checksum_address(market), task, round, index, *e.as_tuple()],
         )
     )
 
@@ -412,13 +430,22 @@ class TaskMarketContract:
         return bool(self.contract.functions.isSlashed(task, index).call())
 
     def scored_round(self, task: int, round: int) -> dict[str, Any]:
-        names = ("root", "total_score", "bonus_count", "posted_at", "voided", "cost", "cost_paid")
+        names = (
+            "root",
+            "total_score",
+            "bonus_count",
+            "validator_count",
+            "posted_at",
+            "voided",
+            "cost",
+            "cost_paid",
+        )
         return dict(
             zip(names, self.contract.functions.scoredRound(task, round).call(), strict=True)
         )
 
     def pay_for(self, task: int, round: int, index: int, entry: Entry) -> int:
-        return int(self.contract.functions.payFor(task, round, index, *entry.as_tuple()).call())
+        return int(self.contract.functions.payFor(task, round, index, entry.as_tuple()).call())
 
     def entry_hash(self, task: int, round: int, index: int, entry: Entry) -> bytes:
         return entry_hash(self.address, task, round, index, entry)

@@ -41,6 +41,7 @@ class MarketPlan:
     rounds: int
     epochs: int
     bonus_bps: int
+    validator_bps: int
     scoring: int
     join_period: int
     bind_period: int
@@ -105,6 +106,7 @@ class MarketSession:
             rounds=plan.rounds,
             epochs=plan.epochs,
             bonus_bps=plan.bonus_bps,
+            validator_bps=plan.validator_bps,
             scoring=plan.scoring,
             join_deadline=chain.block_number + plan.join_period,
             bind_period=plan.bind_period,
@@ -133,8 +135,8 @@ class MarketSession:
         self.market.bind(self.requester, self.task, ledger)
         self.bound_at = self.chain.block_number
 
-    def post_round(self, round: int, entries: list[tuple[int, int, bool]]) -> None:
-        row = [Entry(score=s, work=w, bonus=b) for s, w, b in entries]
+    def post_round(self, round: int, entries: list[tuple[int, int, bool, bool]]) -> None:
+        row = [Entry(*e) for e in entries]
         self.market.post_round(self.aggregator, self.task, round, row)
         self.entries[round] = row
 

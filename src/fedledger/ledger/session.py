@@ -63,7 +63,7 @@ class RoundPlan:
     votes: list[list[int]] = field(default_factory=list)  # per member, per commitment (0/1)
     own: dict[int, SignedCommitment] = field(default_factory=dict)  # what each client signed
     # the task market's entries for the round, one per client: (score, work, bonus)
-    entries: list[tuple[int, int, bool]] | None = None
+    entries: list[tuple[int, int, bool, bool]] | None = None
 
 
 def planned_domain(*, admin: str, nonce: int) -> tuple[str, bytes]:
