@@ -89,6 +89,7 @@ MARKET = ["task.budget=100", 'incentives.scoring="gtg_shapley"']
         ('incentives.scoring="shapley"', "incentives.scoring: Input should be 'gtg_shapley'"),
         ("incentives.cost_high=-1", "incentives.cost_high"),
         ("task.cost_rate_cap=0", "a cost_budget needs a cost_rate_cap above 0"),
+        ("task.validator_share=0.95", r"add up to more than the whole budget"),
         ("ledger.enabled=false", "a task market runs on the ledger"),
     ],
 )
