@@ -76,6 +76,7 @@ class _Ctx:
     network: NetworkAnnotator | None
     report: AuditReport
     flag_counts: list[int]
+    index: dict[str, int]  # registration index by address
 
     def who(self, client: int) -> dict[str, object]:
         address = self.dep.clients[client] if 0 <= client < len(self.dep.clients) else None
@@ -103,6 +104,7 @@ def replay_rounds(
         network=NetworkAnnotator(cfg, fed) if cfg.network is not None else None,
         report=report,
         flag_counts=[0] * cfg.federation.num_clients,
+        index={a: i for i, a in enumerate(dep.clients)},
     )
     prev_hash = params_onchain.initial_model_hash.hex()
     params = _load_model(ctx, prev_hash, where="initial model", round=None)
@@ -184,7 +186,7 @@ def _check_accounting(
 ) -> None:
     """Every commitment is a selected client's (the contract refuses others) and each selected
     client is posted, self-submitted, or reported absent."""
-    index = {a: i for i, a in enumerate(ctx.dep.clients)}
+    index = ctx.index
     seen: set[int] = set()
     chosen = set(selected)
     for rec in recs:
@@ -210,7 +212,7 @@ def _check_signatures(ctx: _Ctx, rnd: int, base: bytes, recs: list[CommitmentRec
     """A posted commitment must carry its client's signature; a self-submitted one was sent by
     the client itself (the event's sender), so it needs none."""
     domain = ctx.view.contract.domain
-    index = {a: i for i, a in enumerate(ctx.dep.clients)}
+    index = ctx.index
     for rec in recs:
         if rec.source != "posted":
             continue
@@ -244,7 +246,7 @@ def _received(
 ) -> list[Received]:
     """Each commitment's blob from the store; missing ones are as the aggregator would have
     had them (nothing), an altered one is an error."""
-    index = {a: i for i, a in enumerate(ctx.dep.clients)}
+    index = ctx.index
     out = []
     for rec, outcome in zip(recs, outcomes, strict=True):
         c = index.get(rec.client, -1)
@@ -321,7 +323,7 @@ def _check_round(
             msg = f"rejected as {outcome_name(got)}, but re-checking finds {outcome_name(want)}"
         report.error("outcomes", msg, round=rnd, **ctx.who(c))
     if cfg.task is not None:
-        index = {a: i for i, a in enumerate(ctx.dep.clients)}
+        index = ctx.index
         votes = [(index.get(m, -1), list(a)) for m, a, _, _ in ctx.view.votes.get(rnd, [])]
         used_updates = [checked.tensors[i] for i in decision.used]
         scoring[rnd] = ScoringInputs(
@@ -380,7 +382,7 @@ def _check_committee(
     com = ctx.cfg.committee_enabled
     if com is None:
         return None
-    report, dep = ctx.report, ctx.dep
+    report = ctx.report
     eligible = eligible_clients(ctx.flag_counts, ctx.cfg.reputation.max_flags)
     members = select_committee(
         seed=seed,
@@ -398,7 +400,7 @@ def _check_committee(
             "committee", "the commitments digest does not follow from the commitments", round=rnd
         )
     votes = ctx.view.votes.get(rnd, [])
-    index = {a: i for i, a in enumerate(dep.clients)}
+    index = ctx.index
     counts = [0] * len(recs)
     voted = set()
     for member, accept, r, vs in votes:
