@@ -93,3 +93,31 @@ def test_contract_attacks_are_refused_with_the_same_decoded_errors_on_hardhat(
     fed.close_window()
     with pytest.raises(LedgerError, match=r"FedLedgerHalted\(fraudulentRound=0\)"):
         fed.finalize()
+
+
+def test_a_task_market_on_hardhat_pays_as_on_the_embedded_chain(
+    hardhat_url: str, tmp_path: Path
+) -> None:
+    """The market's token, contract and every party's transactions on a JSON-RPC node: the
+    same payouts as on the embedded chain, and `fedledger audit --url` re-derives them."""
+    import csv
+
+    market = {
+        "task": {"budget": 50.0, "cost_budget": 5.0, "stake": 1.0, "validator_share": 0.1},
+        "incentives": {"scoring": "leave_one_out", "validation_samples": 60},
+        "committee": {"size": 2},
+    }
+    node = run_experiment(
+        tiny_config(ledger={"url": hardhat_url}, **market), out=tmp_path / "node", progress=False
+    )
+    embedded = run_experiment(tiny_config(**market), out=tmp_path / "emb", progress=False)
+    assert node["ledger"]["embedded"] is False
+    assert node["market"]["phase"] == embedded["market"]["phase"] == "closed"
+
+    def paid(run: Path) -> list[tuple[str, str, str]]:
+        rows = csv.DictReader((run / "payouts.csv").open())
+        return [(r["rounds_paid"], r["validation"], r["withdrawn"]) for r in rows]
+
+    assert paid(tmp_path / "node") == paid(tmp_path / "emb")
+    report = audit_run(tmp_path / "node", url=hardhat_url)
+    assert report.ok, report.describe()
