@@ -105,3 +105,19 @@ def test_overwrite_never_removes_a_folder_that_is_not_a_run(tmp_path: Path) -> N
         assert res.exit_code == 2 and "choose another --out" in res.output
         assert (out / "chapter1.tex").read_text() == "precious"
         assert sorted(p.name for p in out.iterdir()) == ["chapter1.tex"]
+
+
+def test_a_sweep_with_a_failed_cell_exits_1_after_writing_every_row(tmp_path: Path) -> None:
+    from test_sweep import BASE
+
+    cfg = tmp_path / "base.toml"
+    cfg.write_text(BASE)
+    args = ["sweep", str(cfg), "--grid", "aggregation.name=fedavg,bulyan", "--out", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "2 cells, 1 failed" in res.output
+    assert (tmp_path / "results.csv").read_text().count("\n") == 3
+    ok = runner.invoke(
+        app, ["sweep", str(cfg), "--grid", "aggregation.name=fedavg", "--out", str(tmp_path / "ok")]
+    )
+    assert ok.exit_code == 0, ok.output

@@ -171,7 +171,8 @@ def sweep(
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="cells run in parallel processes")] = 1,
 ) -> None:
-    """Run every cell of a grid (resumable: finished cells are skipped) and tabulate them."""
+    """Run every cell of a grid (resumable: finished cells are skipped) and tabulate them.
+    Exit 0 if every cell ran, 1 if any failed (its error is in results.csv)."""
     from fedledger.engine.sweep import parse_grid, run_sweep
 
     logging.basicConfig(level=logging.ERROR)
@@ -181,8 +182,12 @@ def sweep(
         raise _fail(exc) from None
     failed = [r for r in rows if not str(r.get("status", "")).startswith("ok")]
     console.print(
-        f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png"
+        f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png",
+        highlight=False,
+        soft_wrap=True,
     )
+    if failed:  # the table is written; the exit code says it is incomplete
+        raise typer.Exit(1)
 
 
 def _register_netsim() -> None:
