@@ -121,3 +121,10 @@ def test_a_sweep_with_a_failed_cell_exits_1_after_writing_every_row(tmp_path: Pa
         app, ["sweep", str(cfg), "--grid", "aggregation.name=fedavg", "--out", str(tmp_path / "ok")]
     )
     assert ok.exit_code == 0, ok.output
+
+
+def test_version_is_printed_on_stdout() -> None:
+    from fedledger import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"fedledger {__version__}"

@@ -20,6 +20,26 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from fedledger import __version__
+
+        typer.echo(f"fedledger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Blockchain-based federated learning on a real Ethereum ledger."""
+
+
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     console.print(
         f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
