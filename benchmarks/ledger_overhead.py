@@ -8,7 +8,8 @@ plain, ledger, ...) after a warm-up, so that they see the same machine; the run 
 two disagree on the global model. Prints per setting: the wall times and their ratio, the CPU
 seconds the helper processes spent per client-round (their cost, which the wall-time ratio
 does not show when a spare core absorbs it), and gas per client-round; ends with ``ratio=X``
-for the largest setting.
+for the largest setting. "pair ratios" is the range of each repeat's ledger run over the plain
+run just before it: how noisy the machine was while the medians were taken.
 
     .venv/bin/python benchmarks/ledger_overhead.py [--clients 10,100] [--rounds 30] [--repeats 3]
 """
@@ -79,7 +80,9 @@ def measure(clients: int, *, rounds: int, repeats: int, overrides: list[str], tm
         "ratio": chain / plain,
         "helper_cpu_ms": statistics.median(cpu) / client_rounds * 1e3,
         "gas": gas / client_rounds,
-        "spread": (max(times[True]) - min(times[True])) / chain,
+        # each repeat's ledger run against the plain run just before it: the noise the
+        # median has to see through
+        "pairs": [b / a for a, b in zip(times[False], times[True], strict=True)],
     }
 
 
@@ -99,12 +102,13 @@ def main() -> None:
             )
     print(f"rounds={args.rounds} repeats={args.repeats} overrides={args.overrides} (medians)")
     head = f"{'clients/round':>14}{'no ledger s':>13}{'ledger s':>10}{'ratio':>8}"
-    head += f"{'helper CPU ms/client-round':>28}{'gas/client-round':>18}"
+    head += f"{'helper CPU ms/client-round':>28}{'gas/client-round':>18}{'pair ratios':>16}"
     print(head)
     for clients, r in rows.items():
+        pairs = f"{min(r['pairs']):.3f}-{max(r['pairs']):.3f}"
         print(
             f"{clients:>14}{r['plain_s']:>13.3f}{r['ledger_s']:>10.3f}{r['ratio']:>8.3f}"
-            f"{r['helper_cpu_ms']:>28.3f}{r['gas']:>18.0f}"
+            f"{r['helper_cpu_ms']:>28.3f}{r['gas']:>18.0f}{pairs:>16}"
         )
     print(f"ratio={rows[max(settings)]['ratio']:.3f}")
 
