@@ -88,3 +88,34 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> Non
     rows = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
     assert rows[0]["status"] == "ok"
     assert rows[1]["status"].startswith("error:") and "bulyan" in rows[1]["status"].lower()
+
+
+def test_cells_with_the_same_configuration_share_one_run(tmp_path: Path) -> None:
+    """Without an attack the fraction means nothing: (none, 0.1) and (none, 0.3) are one run."""
+    cfg = tmp_path / "base.toml"
+    cfg.write_text(BASE)
+    grid = parse_grid(["attack.name=none,sign_flip", "attack.fraction=0.1,0.34"])
+    rows = run_sweep(cfg, grid=grid, out=tmp_path / "sw", progress=False)
+    assert [r["status"] for r in rows] == [
+        "ok",
+        "ok (the run of attack.name=none__attack.fraction=0.1)",
+        "ok",
+        "ok",
+    ]
+    assert rows[0]["global_model_hash"] == rows[1]["global_model_hash"]
+    assert rows[1]["attack.fraction"] == 0.34  # the row keeps its own grid values
+    assert sorted(p.name for p in (tmp_path / "sw/cells").iterdir()) == [
+        "attack.name=none__attack.fraction=0.1",
+        "attack.name=sign_flip__attack.fraction=0.1",
+        "attack.name=sign_flip__attack.fraction=0.34",
+    ]
+
+
+def test_each_heat_map_spans_its_own_values() -> None:
+    from fedledger.engine.sweep import color_range
+
+    nan = float("nan")
+    assert color_range([0.91, 0.97, nan]) == (0.91, 0.97)  # not 0-1: differences stay visible
+    assert color_range([0.5]) == pytest.approx((0.45, 0.55))
+    assert color_range([1.0, 1.0]) == (0.95, 1.0)
+    assert color_range([nan, nan]) == (0.0, 1.0)  # nothing applies: every cell says n/a

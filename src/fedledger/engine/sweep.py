@@ -2,10 +2,12 @@
 
 Each cell is an ordinary run in ``OUT/cells/<slug>/``; a finished cell whose resolved
 ``config.toml`` equals the cell's current configuration is skipped, so an interrupted sweep
-picks up where it stopped, and a cell whose settings changed runs again. ``OUT/results.csv`` has one row per
-cell (the grid values, then the summary figures, or the error that stopped the cell), and
-``OUT/heatmap_<metric>.png`` shows accuracy, attack success and detection F1 over the first
-two grid keys (one panel per value of the remaining keys).
+picks up where it stopped, and a cell whose settings changed runs again; cells whose
+configurations are identical (``attack.name=none`` at every fraction) share one run.
+``OUT/results.csv`` has one row per cell (the grid values, then the summary figures, or the
+error that stopped the cell), and ``OUT/heatmap_<metric>.png`` shows accuracy, attack success
+and detection F1 over the first two grid keys (one panel per value of the remaining keys), each
+on the range of its own values, "n/a" where a metric does not apply.
 """
 
 from __future__ import annotations
@@ -144,11 +146,18 @@ def run_sweep(
     cells = list(grid.cells())
     rows: dict[str, dict[str, Any]] = {}
     todo: list[tuple[str, dict[str, Any], ExperimentConfig]] = []
+    first: dict[str, str] = {}  # a configuration -> the first cell that has it
+    same: dict[str, str] = {}  # a cell -> the earlier cell with the same configuration
     for cell in cells:
         slug = cell_slug(cell)
         raw = cell_config_dict(base, cell, overrides or [])
         # every cell is validated up front: a typo fails before any cell runs
         cfg = config_from_dict(raw, source=f"sweep cell {slug}")
+        key = cfg.to_toml()
+        if key in first:  # e.g. attack.name=none at every fraction: one run serves them all
+            same[slug] = first[key]
+            continue
+        first[key] = slug
         cell_dir = out / "cells" / slug
         done = cell_dir / "summary.json"
         saved = cell_dir / "config.toml"
@@ -186,6 +195,12 @@ def run_sweep(
                     rows[slug] = {**cell, **fut.result()}
                     bar.update(task, advance=1, last=_short(rows[slug]))
                     _write_results(out, grid, cells, rows)
+    for cell in cells:
+        slug = cell_slug(cell)
+        if slug in same:
+            shared = {k: v for k, v in rows[same[slug]].items() if k not in grid.keys}
+            status = f"{shared.get('status', '')} (the run of {same[slug]})"
+            rows[slug] = {**cell, **shared, "status": status}
     ordered = _write_results(out, grid, cells, rows)
     plot_heatmaps(out, grid, ordered)
     return ordered
@@ -208,6 +223,23 @@ def _write_results(
     return ordered
 
 
+def color_range(values: list[float]) -> tuple[float, float]:
+    """The colour scale of one metric's map: the range of its values (within [0, 1], the
+    metrics' own range), widened around a single value so that it stays visible."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return 0.0, 1.0
+    lo, hi = min(finite), max(finite)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.05, hi + 0.05
+    return max(0.0, lo), min(1.0, hi)
+
+
+def _metric_value(row: dict[str, Any], metric: str) -> float:
+    v = row.get(metric)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+
+
 def plot_heatmaps(out: Path, grid: Grid, rows: list[dict[str, Any]]) -> list[Path]:
     """One PNG per metric: first grid key on rows, second on columns, a panel per other combo."""
     import matplotlib
@@ -224,6 +256,7 @@ def plot_heatmaps(out: Path, grid: Grid, rows: list[dict[str, Any]]) -> list[Pat
     panels = list(itertools.product(*grid.values[2:])) or [()]
     paths = []
     for metric in METRICS:
+        vmin, vmax = color_range([_metric_value(r, metric) for r in rows])
         fig, axes = plt.subplots(
             1,
             len(panels),
@@ -235,29 +268,23 @@ def plot_heatmaps(out: Path, grid: Grid, rows: list[dict[str, Any]]) -> list[Pat
             for r in rows:
                 if tuple(r.get(k) for k in rest) != tuple(panel):
                     continue
-                v = r.get(metric)
-                if isinstance(v, int | float) and v is not None:
-                    i = yvals.index(r[ykey])
-                    j = xvals.index(r[xkey]) if xkey else 0
-                    m[i, j] = float(v)
-            im = ax.imshow(
-                m,
-                vmin=0,
-                vmax=1,
-                cmap="viridis" if metric != "attack_success_rate" else "magma",
-                aspect="auto",
-            )
+                i = yvals.index(r[ykey])
+                j = xvals.index(r[xkey]) if xkey else 0
+                m[i, j] = _metric_value(r, metric)
+            cmap = plt.get_cmap("viridis" if metric != "attack_success_rate" else "magma")
+            cmap = cmap.with_extremes(bad="0.85")  # n/a cells in light grey
+            im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap=cmap, aspect="auto")
+            middle = (vmin + vmax) / 2
             for (i, j), v in np.ndenumerate(m):
-                if not np.isnan(v):
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color="white" if v < 0.6 else "black",
-                    )
+                ax.text(
+                    j,
+                    i,
+                    "n/a" if np.isnan(v) else f"{v:.3f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if np.isnan(v) or v >= middle else "white",
+                )
             ax.set_yticks(range(len(yvals)), [str(v) for v in yvals], fontsize=7)
             ax.set_xticks(
                 range(len(xvals)), [str(v) for v in xvals], fontsize=7, rotation=45, ha="right"
@@ -269,6 +296,8 @@ def plot_heatmaps(out: Path, grid: Grid, rows: list[dict[str, Any]]) -> list[Pat
                 fontsize=8,
             )
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=metric)
+        if all(math.isnan(_metric_value(r, metric)) for r in rows):
+            fig.suptitle(f"{metric} does not apply to any cell (e.g. no attack)", fontsize=8)
         p = out / f"heatmap_{metric}.png"
         fig.savefig(p, dpi=110, bbox_inches="tight")
         plt.close(fig)
