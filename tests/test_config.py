@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from fedledger.config import load_config, parse_override
+from fedledger.config import config_from_dict, load_config, parse_override
 from fedledger.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +109,18 @@ def test_a_market_needs_both_its_sections() -> None:
     cfg = load_config(ROOT / "examples/quickstart.toml", MARKET)
     assert cfg.task is not None and cfg.incentives is not None
     assert cfg.task.budget == 100 and cfg.incentives.scoring == "gtg_shapley"
+
+
+def test_a_bad_set_item_is_named_as_the_source_of_the_error() -> None:
+    quickstart = Path(__file__).resolve().parents[1] / "examples/quickstart.toml"
+    with pytest.raises(ConfigError) as err:
+        load_config(quickstart, ["federation.rounds=2", 'federation.lr="fast"', "nosuch.key=1"])
+    text = str(err.value)
+    assert "federation.lr: Input should be a valid number" in text
+    assert "(got 'fast') [from --set federation.lr=\"fast\"]" in text
+    assert "unknown key 'nosuch'; check the spelling" in text
+    assert "docs/configuration.md [from --set nosuch.key=1]" in text
+    assert "rounds" not in text  # the good item is not blamed
+    with pytest.raises(ConfigError) as err:  # a mistake in the file itself names no --set
+        config_from_dict({"federation": {"lr": "fast"}}, overrides=["federation.rounds=2"])
+    assert "from --set" not in str(err.value)

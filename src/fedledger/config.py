@@ -274,11 +274,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
+def config_from_dict(
+    raw: dict[str, Any], *, source: str = "config", overrides: list[str] | None = None
+) -> ExperimentConfig:
+    """The validated config; a ConfigError naming each bad key, and the ``--set`` item that
+    gave it where one did (``overrides``)."""
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source=source)) from None
+        raise ConfigError(
+            format_validation_error(exc, source=source, overrides=overrides or [])
+        ) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
@@ -289,18 +295,34 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-    return config_from_dict(apply_overrides(raw, overrides or []), source=str(p))
+    items = overrides or []
+    return config_from_dict(apply_overrides(raw, items), source=str(p), overrides=items)
 
 
-def format_validation_error(exc: ValidationError, *, source: str) -> str:
+def format_validation_error(
+    exc: ValidationError, *, source: str, overrides: list[str] | None = None
+) -> str:
+    given = {".".join(parse_override(o)[0]): o for o in overrides or []}
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        # the --set item that gave this key (or a section above it), if one did
+        item = next(
+            (
+                o
+                for k, o in given.items()
+                if f"{loc}.".startswith(f"{k}.") or f"{k}.".startswith(f"{loc}.")
+            ),
+            None,
+        )
+        origin = f" [from --set {item}]" if item else ""
         if err["type"] == "extra_forbidden":
-            lines.append(f"  unknown key {loc!r}; check the spelling against docs/configuration.md")
+            lines.append(
+                f"  unknown key {loc!r}; check the spelling against docs/configuration.md{origin}"
+            )
         else:
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict) else ""
             msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wording, not ours
-            lines.append(f"  {loc}: {msg}{shown}")
+            lines.append(f"  {loc}: {msg}{shown}{origin}")
     return "\n".join(lines)
