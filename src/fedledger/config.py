@@ -28,6 +28,7 @@ class Section(BaseModel):
 class DataConfig(Section):
     name: Literal["digits", "mnist", "csv", "npz"] = "digits"
     data_dir: str | None = None
+    download: bool = False  # mnist only: fetch missing files with torchvision (online)
     path: str | None = None
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)

@@ -41,6 +41,7 @@ def load_data(cfg: ExperimentConfig) -> Dataset:
         cfg.data.name,
         seed=cfg.seed,
         data_dir=cfg.data.data_dir,
+        download=cfg.data.download,
         path=cfg.data.path,
         label_column=cfg.data.label_column,
         test_fraction=cfg.data.test_fraction,

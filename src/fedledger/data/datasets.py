@@ -378,7 +378,8 @@ def find_mnist_files(data_dir: str | Path | None = None) -> dict[str, Path]:
         " (http://yann.lecun.com/exdb/mnist/, or the mirror"
         " https://ossci-datasets.s3.amazonaws.com/mnist/) into ./data/mnist"
         f" or ${DATA_DIR_ENV};\n"
-        "  - install torchvision and pass download=True (data.download = true) to fetch them."
+        "  - install torchvision and set data.download = true (download=True from Python) to"
+        " fetch them."
     )
 
 
