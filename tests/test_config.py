@@ -124,3 +124,29 @@ def test_a_bad_set_item_is_named_as_the_source_of_the_error() -> None:
     with pytest.raises(ConfigError) as err:  # a mistake in the file itself names no --set
         config_from_dict({"federation": {"lr": "fast"}}, overrides=["federation.rounds=2"])
     assert "from --set" not in str(err.value)
+
+
+def test_relative_paths_in_a_file_are_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fedledger.federation import load_data
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    rows = ["a,b,label", *(f"{i},{i % 3},{i % 2}" for i in range(40))]
+    (folder / "points.csv").write_text("\n".join(rows) + "\n")
+    (folder / "exp.toml").write_text(
+        '[data]\nname = "csv"\npath = "points.csv"\n'
+        '[ledger]\nenabled = false\nkeys = "keystore:keys"\npassword_file = "pw.txt"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(folder / "exp.toml")
+    assert cfg.data.path == str(folder.resolve() / "points.csv")
+    assert cfg.ledger.keys == f"keystore:{folder.resolve() / 'keys'}"
+    assert cfg.ledger.password_file == str(folder.resolve() / "pw.txt")
+    assert len(load_data(cfg).y_train) + len(load_data(cfg).y_test) == 40
+    # a --set value is typed on the command line: it stays relative to the working directory
+    cfg = load_config(folder / "exp.toml", ['data.path="other.csv"'])
+    assert cfg.data.path == "other.csv"

@@ -288,7 +288,33 @@ def config_from_dict(
         ) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+PATH_KEYS = (("data", "path"), ("data", "data_dir"), ("ledger", "password_file"))
+KEYSTORE_PREFIX = "keystore:"
+
+
+def anchor_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``raw`` (a config file's table) with its relative paths made absolute against the
+    folder of the file, where they were written: ``data.path``, ``data.data_dir``,
+    ``ledger.password_file`` and the folder of ``ledger.keys = "keystore:DIR"``. (``--set``
+    values are applied afterwards and stay relative to the working directory.)"""
+    base = folder.resolve()
+    for section, key in PATH_KEYS:
+        table = raw.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
+            if not Path(table[key]).expanduser().is_absolute():
+                table[key] = str(base / table[key])
+    ledger = raw.get("ledger")
+    if isinstance(ledger, dict) and isinstance(ledger.get("keys"), str):
+        folder_ = ledger["keys"].removeprefix(KEYSTORE_PREFIX)
+        relative = folder_ != ledger["keys"] and not Path(folder_).expanduser().is_absolute()
+        if folder_ and relative:
+            ledger["keys"] = KEYSTORE_PREFIX + str(base / folder_)
+    return raw
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file's table, its relative paths anchored to its folder; a ConfigError when
+    it is missing or not TOML."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {p} does not exist")
@@ -296,6 +322,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    return anchor_paths(raw, p.parent)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """The validated config of file ``path`` with ``overrides`` (``--set`` items) applied;
+    relative paths in the file are relative to its folder."""
+    p = Path(path)
+    raw = read_config_file(p)
     items = overrides or []
     return config_from_dict(apply_overrides(raw, items), source=str(p), overrides=items)
 

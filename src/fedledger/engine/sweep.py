@@ -24,9 +24,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from fedledger.config import ExperimentConfig, apply_overrides, config_from_dict, parse_override
+from fedledger.config import (
+    ExperimentConfig,
+    apply_overrides,
+    config_from_dict,
+    parse_override,
+    read_config_file,
+)
 from fedledger.errors import ConfigError, FedLedgerError
 
 METRICS = ["final_accuracy", "attack_success_rate", "detection_f1"]
@@ -141,7 +145,7 @@ def run_sweep(
     jobs: int = 1,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    base = tomllib.loads(config.read_text(encoding="utf-8"))
+    base = read_config_file(config)
     out.mkdir(parents=True, exist_ok=True)
     cells = list(grid.cells())
     rows: dict[str, dict[str, Any]] = {}
