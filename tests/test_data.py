@@ -351,3 +351,43 @@ def test_npz_round_trip_and_errors(tmp_path: Path) -> None:
         load_dataset("npz", seed=0, path=tmp_path / "len.npz")
     with pytest.raises(DataError, match="npz file not found"):
         load_dataset("npz", seed=0, path=tmp_path / "nope.npz")
+
+
+def test_a_csv_runs_preprocessing_is_kept_and_prepares_raw_rows_as_the_run_did(
+    tmp_path: Path,
+) -> None:
+    """The scaler (fitted on the training split) and the label mapping go into the run's
+    preprocessing.json: applied to the file's raw test rows they give exactly the test inputs
+    the run evaluated on, and class i reads back as its original label."""
+    import json
+
+    from helpers import tiny_config
+    from sklearn.datasets import load_breast_cancer
+
+    from fedledger.data.datasets import Preprocessing
+    from fedledger.engine import run_experiment
+    from fedledger.federation import load_data
+
+    bc = load_breast_cancer()
+    labels = np.array(["malignant", "benign"])[bc.target]
+    path = tmp_path / "bc.csv"
+    header = [f"f{j}" for j in range(bc.data.shape[1])]
+    with path.open("w") as fh:
+        fh.write(",".join([*header, "diagnosis"]) + "\n")
+        for row, lab in zip(bc.data, labels, strict=True):
+            fh.write(",".join([*(repr(float(v)) for v in row), lab]) + "\n")
+    data = {"name": "csv", "path": str(path), "label_column": "diagnosis"}
+    cfg = tiny_config(data=data, model={"name": "logreg"}, ledger={"enabled": False})
+    run_experiment(cfg, out=tmp_path / "run", progress=False)
+    record = json.loads((tmp_path / "run/preprocessing.json").read_text())
+    assert record["class_names"] == ["benign", "malignant"]
+    assert record["feature_names"] == header and record["label_column"] == "diagnosis"
+    pre = Preprocessing(**record["preprocessing"])
+    assert pre.kind == "standardise"
+
+    ds = load_data(cfg)  # what the run trained and evaluated on
+    assert len(ds.y_test) < 200  # every test row is kept (no subsampling to reorder them)
+    y = np.searchsorted(record["class_names"], labels)
+    _, test = stratified_split(y, test_fraction=0.2, seed=cfg.seed)
+    assert torch.equal(torch.from_numpy(pre.apply(bc.data[test])), ds.x_test)
+    assert np.array_equal(ds.y_test.numpy(), y[test])

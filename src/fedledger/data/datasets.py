@@ -13,6 +13,10 @@ Preprocessing (documented choices):
   seeded stratified split; features standardised with the training set's mean and std
   (constant features are only centred).
 
+Every data set's preprocessing (``Dataset.preprocessing``: the scaler or the divisor, fitted on
+the training split) is kept with a run in preprocessing.json, with the feature columns and the
+original labels.
+
 ``max_train_samples`` / ``max_test_samples`` keep a seeded random subset (in original order)
 after the split and before any statistics are computed.
 """
@@ -25,6 +29,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,6 +66,8 @@ class Dataset:
     num_classes: int
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...] = ()
+    preprocessing: Preprocessing | None = None  # how raw features became x_*
+    feature_names: tuple[str, ...] = ()  # csv: the feature columns, in order
 
     def __repr__(self) -> str:
         return (
@@ -68,6 +75,28 @@ class Dataset:
             f"test={tuple(self.x_test.shape)}, num_classes={self.num_classes}, "
             f"input_shape={self.input_shape})"
         )
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw features become model inputs, fitted on the training split: ``standardise``
+    (per feature (x - mean) / std, std 0 counted as 1) or ``scale`` (x / divisor). A run
+    keeps it in preprocessing.json, so that new data can be prepared the same way."""
+
+    kind: str
+    mean: Any = ()  # nested lists of the features' shape (plain numbers: JSON as it is)
+    std: Any = ()
+    divisor: float = 1.0
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (N, features...) prepared as the training data was, float32."""
+        if self.kind == "standardise":
+            mean, std = np.array(self.mean), np.array(self.std)
+            return ((x.astype(np.float64) - mean) / std).astype(np.float32)
+        return x.astype(np.float32) / np.float32(self.divisor)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "mean": self.mean, "std": self.std, "divisor": self.divisor}
 
 
 @dataclass(frozen=True)
@@ -90,8 +119,9 @@ class _Raw:
     y_test: np.ndarray
     num_classes: int
     class_names: tuple[str, ...]
-    # (x_train, x_test) -> float arrays; runs after subsampling
-    prepare: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    # fits the preprocessing on x_train; runs after subsampling
+    fit: Callable[[np.ndarray], Preprocessing]
+    feature_names: tuple[str, ...] = ()
 
 
 Loader = Callable[[_Request], _Raw]
@@ -157,7 +187,8 @@ def load_dataset(
 
     x_tr, y_tr = _subsample(raw.x_train, raw.y_train, max_train_samples, seed, _SUB_TRAIN)
     x_te, y_te = _subsample(raw.x_test, raw.y_test, max_test_samples, seed, _SUB_TEST)
-    fx_tr, fx_te = raw.prepare(x_tr, x_te)
+    pre = raw.fit(x_tr)
+    fx_tr, fx_te = pre.apply(x_tr), pre.apply(x_te)
     return Dataset(
         name=name,
         x_train=torch.from_numpy(np.ascontiguousarray(fx_tr, dtype=np.float32)),
@@ -167,6 +198,8 @@ def load_dataset(
         num_classes=raw.num_classes,
         input_shape=tuple(int(s) for s in fx_tr.shape[1:]),
         class_names=raw.class_names,
+        preprocessing=pre,
+        feature_names=raw.feature_names,
     )
 
 
@@ -236,25 +269,17 @@ def _encode_labels(labels: np.ndarray, source: str) -> tuple[np.ndarray, tuple[s
     return codes.astype(np.int64).reshape(-1), names
 
 
-def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _standardise(x_train: np.ndarray) -> Preprocessing:
     """Per-feature (x - mean) / std with the training statistics; std 0 -> 1."""
     tr = x_train.astype(np.float64)
     mean = tr.mean(axis=0)
     std = tr.std(axis=0)
     std[std < 1e-12] = 1.0
-    return ((tr - mean) / std).astype(np.float32), (
-        (x_test.astype(np.float64) - mean) / std
-    ).astype(np.float32)
+    return Preprocessing("standardise", mean.tolist(), std.tolist())
 
 
-def _scale(divisor: float) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    def prepare(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            x_train.astype(np.float32) / np.float32(divisor),
-            x_test.astype(np.float32) / np.float32(divisor),
-        )
-
-    return prepare
+def _scale(divisor: float) -> Callable[[np.ndarray], Preprocessing]:
+    return lambda _x_train: Preprocessing("scale", divisor=divisor)
 
 
 def _split_raw(
@@ -262,7 +287,8 @@ def _split_raw(
     y: np.ndarray,
     class_names: tuple[str, ...],
     req: _Request,
-    prepare: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    fit: Callable[[np.ndarray], Preprocessing],
+    feature_names: tuple[str, ...] = (),
 ) -> _Raw:
     train, test = stratified_split(y, test_fraction=req.test_fraction, seed=req.seed)
     return _Raw(
@@ -272,7 +298,8 @@ def _split_raw(
         y_test=y[test],
         num_classes=len(class_names),
         class_names=class_names,
-        prepare=prepare,
+        fit=fit,
+        feature_names=feature_names,
     )
 
 
@@ -426,7 +453,7 @@ def _load_mnist(req: _Request) -> _Raw:
         y_test=arrays["test_labels"].astype(np.int64),
         num_classes=10,
         class_names=tuple(str(i) for i in range(10)),
-        prepare=_scale(255.0),
+        fit=_scale(255.0),
     )
 
 
@@ -439,7 +466,8 @@ def _require_file(req: _Request, kind: str) -> Path:
     if not req.path.is_file():
         raise DataError(
             f"{kind} file not found: looked for {req.path} (absolute: {req.path.resolve()}); "
-            "check data.path (relative paths are relative to the current directory)"
+            "check data.path (in a config file a relative path is relative to the file's "
+            "folder; from --set or Python, to the current directory)"
         )
     return req.path
 
@@ -483,7 +511,7 @@ def _load_csv(req: _Request) -> _Raw:
     if not np.all(np.isfinite(features)):
         raise DataError(f"{path}: features contain NaN or infinity")
     y, names = _encode_labels(np.char.strip(table[:, label_idx]), str(path))
-    return _split_raw(features, y, names, req, _standardise)
+    return _split_raw(features, y, names, req, _standardise, tuple(header[i] for i in feature_idx))
 
 
 def _is_float(value: str) -> bool:

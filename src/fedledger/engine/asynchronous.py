@@ -48,6 +48,7 @@ def run_async_experiment(
     fed = build_federation(cfg)
     net = NetworkAnnotator(cfg, fed)
     outputs = RunOutputs(out, cfg)
+    outputs.write_preprocessing(fed.data)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
         show=progress,

@@ -131,6 +131,7 @@ def run_experiment(
     outputs = RunOutputs(out, cfg)
     if offers is not None:
         write_offers(out / "participation.csv", offers)
+    outputs.write_preprocessing(fed.data)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
         show=progress,

@@ -1,5 +1,5 @@
-"""What a run leaves in RUN_DIR: config.toml, clients.csv, metrics.csv, rejected.csv,
-summary.json, accuracy.png; and the progress bar people watch meanwhile."""
+"""What a run leaves in RUN_DIR: config.toml, clients.csv, preprocessing.json, metrics.csv,
+rejected.csv, summary.json, accuracy.png; and the progress bar people watch meanwhile."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fedledger.config import ExperimentConfig
+from fedledger.data.datasets import Dataset
 from fedledger.protocol.network import NETWORK_COLUMNS
 
 METRIC_COLUMNS = [
@@ -51,6 +52,7 @@ class _Bar:
 class RunOutputs:
     def __init__(self, out: Path, cfg: ExperimentConfig) -> None:
         self.out = out
+        self.cfg = cfg
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
@@ -66,6 +68,22 @@ class RunOutputs:
         self._rej_writer = csv.writer(self._rejected)
         self._rej_writer.writerow(["round", "client", "reason"])
         self.console = Console(stderr=True)
+
+    def write_preprocessing(self, data: Dataset) -> None:
+        """preprocessing.json: how raw features became the model's inputs (fitted on the
+        training split), the feature columns, and the original label of each class index, so
+        that new data can be prepared and predictions read back the same way."""
+        record = {
+            "dataset": data.name,
+            "preprocessing": data.preprocessing.as_dict() if data.preprocessing else None,
+            "feature_names": list(data.feature_names),
+            "label_column": self.cfg.data.label_column if data.feature_names else None,
+            "class_names": list(data.class_names),
+            "input_shape": list(data.input_shape),
+        }
+        (self.out / "preprocessing.json").write_text(
+            json.dumps(record, indent=1) + "\n", encoding="utf-8"
+        )
 
     def write_clients(self, hist: np.ndarray, *, show: bool = True) -> None:
         """Each client's label histogram: clients.csv, and (``show``) a short table on the
