@@ -391,3 +391,27 @@ def test_a_csv_runs_preprocessing_is_kept_and_prepares_raw_rows_as_the_run_did(
     _, test = stratified_split(y, test_fraction=0.2, seed=cfg.seed)
     assert torch.equal(torch.from_numpy(pre.apply(bc.data[test])), ds.x_test)
     assert np.array_equal(ds.y_test.numpy(), y[test])
+
+    # `fedledger predict` on the raw test rows gives back the run's own test accuracy
+    from typer.testing import CliRunner
+
+    from fedledger.cli.main import app
+
+    rows = tmp_path / "test_rows.csv"
+    with rows.open("w") as fh:
+        fh.write(",".join(["diagnosis", *reversed(header)]) + "\n")  # any column order
+        for i in test:
+            fh.write(",".join([labels[i], *(repr(float(v)) for v in bc.data[i][::-1])]) + "\n")
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    res = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "run"), str(rows), "--out", str(tmp_path / "p.csv")]
+    )
+    assert res.exit_code == 0, res.output
+    assert f"accuracy {summary['final_accuracy']:.4f} on {len(test)} labelled rows" in res.output
+    predicted = (tmp_path / "p.csv").read_text().splitlines()
+    assert predicted[0] == "row,prediction,label" and len(predicted) == len(test) + 1
+    assert {line.split(",")[1] for line in predicted[1:]} <= {"benign", "malignant"}
+    # a file without the run's columns is a clear error
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), str(tmp_path / "bad.csv")])
+    assert res.exit_code == 2 and "feature columns ['f0'" in res.output

@@ -179,6 +179,34 @@ def keys_new(
 
 
 @app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by `fedledger run`")],
+    file: Annotated[Path, typer.Argument(help="raw data: a CSV with the run's columns, or .npz")],
+    out: Annotated[
+        Path | None, typer.Option(help="write the predictions here (CSV; default stdout)")
+    ] = None,
+) -> None:
+    """Predict FILE's rows with the run's model, prepared as the run prepared its data
+    (preprocessing.json); prints the accuracy when FILE has labels."""
+    from fedledger.engine.predict import predict as run_predict
+    from fedledger.engine.predict import write_predictions
+
+    try:
+        p = run_predict(run_dir, file)
+    except FedLedgerError as exc:
+        raise _fail(exc) from None
+    if out is not None:
+        write_predictions(out, p)
+    else:
+        for i, lab in enumerate(p.labels):
+            typer.echo(f"{i},{lab}")
+    if p.accuracy is not None:
+        console.print(
+            f"accuracy {p.accuracy:.4f} on {len(p.labels)} labelled rows", highlight=False
+        )
+
+
+@app.command()
 def sweep(
     config: Annotated[Path, typer.Argument(help="base experiment TOML file")],
     grid: Annotated[
