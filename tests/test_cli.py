@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fedledger.cli.main import app
@@ -128,3 +129,19 @@ def test_version_is_printed_on_stdout() -> None:
 
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.stdout.strip() == f"fedledger {__version__}"
+
+
+def test_ctrl_c_during_a_run_is_one_line_and_exit_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fedledger.engine
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fedledger.engine, "run_experiment", interrupted)
+    res = runner.invoke(
+        app, ["run", str(ROOT / "examples/quickstart.toml"), "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 130
+    assert "interrupted:" in res.output and "Traceback" not in res.output

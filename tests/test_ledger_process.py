@@ -12,7 +12,7 @@ import torch
 from helpers import tiny_config
 
 from fedledger.audit import audit_run
-from fedledger.engine import run_experiment
+from fedledger.engine import Hooks, run_experiment
 from fedledger.engine.devices import Devices
 from fedledger.ledger.keys import derive_account
 from fedledger.ledger.session import LedgerSession, RoundPlan
@@ -182,3 +182,42 @@ def test_the_ledger_records_a_round_only_once_the_store_has_its_blobs(
     summary = run_experiment(cfg, out=out, progress=False)
     assert summary["ledger"]["tx_count"] == 2 + 6 + 1  # every round was recorded
     assert audit_run(out).ok
+
+
+def _report_sigint(conn) -> None:  # noqa: ANN001
+    import signal
+
+    conn.recv()
+    conn.send(("ok", signal.getsignal(signal.SIGINT) is signal.SIG_IGN))
+    conn.recv()  # "close"
+    conn.send(("ok", None))
+
+
+def test_helpers_leave_ctrl_c_to_the_trainer() -> None:
+    """Ctrl-C reaches the whole process group; a helper ignores it (no traceback of its own)
+    and is stopped by the trainer."""
+    from fedledger.engine.child import Child
+
+    child = Child("probe", _report_sigint, ())
+    child.send(("ask",))
+    assert child.recv() is True
+    child.stop()
+
+
+def test_an_interrupted_run_stops_its_helpers_and_audits_as_unfinished(tmp_path: Path) -> None:
+    import multiprocessing
+
+    def interrupt(rnd: int, cid: int, delta: torch.Tensor) -> torch.Tensor:
+        if (rnd, cid) == (1, 2):
+            raise KeyboardInterrupt
+        return delta
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(tiny_config(), out=out, progress=False, hooks=Hooks(update=interrupt))
+    for p in multiprocessing.active_children():  # stopped, or exiting after their answer
+        p.join(timeout=30)
+        assert not p.is_alive()
+    report = audit_run(out)
+    assert not report.ok
+    assert any("did not finish" in p for p in report.problems), report.describe()

@@ -71,6 +71,14 @@ def run(
         summary = run_experiment(cfg, out=run_dir, progress=not quiet, overwrite=overwrite)
     except FedLedgerError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: {run_dir} holds the rounds recorded so far and no summary; "
+            f"`fedledger audit {run_dir}` checks them and reports the run as unfinished",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     led = summary["ledger"]
     console.print(
         f"final accuracy {summary['final_accuracy']:.4f} after {summary['rounds']} rounds in "
