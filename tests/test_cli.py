@@ -145,3 +145,15 @@ def test_ctrl_c_during_a_run_is_one_line_and_exit_130(
     )
     assert res.exit_code == 130
     assert "interrupted:" in res.output and "Traceback" not in res.output
+
+
+def test_run_json_prints_the_summary_file_on_stdout(tmp_path: Path) -> None:
+    import json
+
+    args = ["run", str(ROOT / "examples/quickstart.toml"), "--quiet", "--json"]
+    args += ["--set", "federation.rounds=2", "--set", "ledger.enabled=false"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary == json.loads((tmp_path / "r/summary.json").read_text())
+    assert summary["rounds"] == 2

@@ -59,12 +59,16 @@ def run(
     overwrite: Annotated[
         bool, typer.Option(help="replace an earlier run in the run directory")
     ] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout instead of the lines")
+    ] = False,
 ) -> None:
     """Run a federated-learning experiment and write RUN_DIR (which must be new or empty)."""
     from fedledger.config import load_config
     from fedledger.engine import run_experiment
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    run_dir = out
     try:
         cfg = load_config(config, set_ or [])
         run_dir = out or Path("runs") / cfg.name
@@ -72,13 +76,17 @@ def run(
     except FedLedgerError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
+        where = run_dir if run_dir is not None else "the run directory"
         console.print(
-            f"interrupted: {run_dir} holds the rounds recorded so far and no summary; "
-            f"`fedledger audit {run_dir}` checks them and reports the run as unfinished",
+            f"interrupted: {where} holds the rounds recorded so far and no summary; "
+            f"`fedledger audit {where}` checks them and reports the run as unfinished",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+    if json_:  # the file itself: what a script would read from the run directory
+        typer.echo((run_dir / "summary.json").read_text(encoding="utf-8"), nl=False)
+        return
     led = summary["ledger"]
     console.print(
         f"final accuracy {summary['final_accuracy']:.4f} after {summary['rounds']} rounds in "
