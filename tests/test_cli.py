@@ -134,12 +134,12 @@ def test_version_is_printed_on_stdout() -> None:
 def test_ctrl_c_during_a_run_is_one_line_and_exit_130(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fedledger.engine
+    import fedledger.engine.experiment
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fedledger.engine, "run_experiment", interrupted)
+    monkeypatch.setattr(fedledger.engine.experiment, "run_experiment", interrupted)
     res = runner.invoke(
         app, ["run", str(ROOT / "examples/quickstart.toml"), "--out", str(tmp_path)]
     )

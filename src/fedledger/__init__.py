@@ -1,7 +1,15 @@
 """fedledger: blockchain-based federated learning on a real Ethereum ledger."""
 
 import importlib.util as _util
+import logging as _logging
 import os as _os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fedledger.api import RoundResult, RunResult, run
+    from fedledger.config import ExperimentConfig, load_config
+
+__all__ = ["ExperimentConfig", "RoundResult", "RunResult", "load_config", "run"]
 
 __version__ = "0.1.0"
 
@@ -11,3 +19,20 @@ __version__ = "0.1.0"
 # user chose in ETH_HASH_BACKEND is kept.
 if _util.find_spec("sha3") is not None:
     _os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+
+
+# a library logs, the application decides where it goes (the CLI sets up stderr)
+_logging.getLogger("fedledger").addHandler(_logging.NullHandler())
+
+# the Python API (fedledger.api), imported on first use so that `import fedledger` stays light
+_API = {"run": "fedledger.api", "RunResult": "fedledger.api", "RoundResult": "fedledger.api",
+        "load_config": "fedledger.config", "ExperimentConfig": "fedledger.config"}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fedledger' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -64,15 +64,15 @@ def run(
     ] = False,
 ) -> None:
     """Run a federated-learning experiment and write RUN_DIR (which must be new or empty)."""
+    from fedledger.api import run as run_api
     from fedledger.config import load_config
-    from fedledger.engine import run_experiment
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run_dir = out
     try:
         cfg = load_config(config, set_ or [])
         run_dir = out or Path("runs") / cfg.name
-        summary = run_experiment(cfg, out=run_dir, progress=not quiet, overwrite=overwrite)
+        summary = run_api(cfg, out=run_dir, progress=not quiet, overwrite=overwrite).summary
     except FedLedgerError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:

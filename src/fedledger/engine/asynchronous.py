@@ -19,7 +19,7 @@ from fedledger.client import evaluate
 from fedledger.client.local import local_update
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
-from fedledger.engine.outputs import RunOutputs
+from fedledger.engine.outputs import RoundCallback, RunOutputs
 from fedledger.errors import ConfigError
 from fedledger.federation import build_federation
 from fedledger.ledger.store import sha256_hex
@@ -30,7 +30,11 @@ from fedledger.protocol.seeds import client_generator
 
 
 def run_async_experiment(
-    cfg: ExperimentConfig, *, out: Path, progress: bool = True
+    cfg: ExperimentConfig,
+    *,
+    out: Path,
+    progress: bool = True,
+    on_round: RoundCallback | None = None,
 ) -> dict[str, Any]:
     a = cfg.asynchronous
     if a is None or cfg.network is None:
@@ -47,7 +51,7 @@ def run_async_experiment(
     f = cfg.federation
     fed = build_federation(cfg)
     net = NetworkAnnotator(cfg, fed)
-    outputs = RunOutputs(out, cfg)
+    outputs = RunOutputs(out, cfg, on_round=on_round)
     outputs.write_preprocessing(fed.data)
     outputs.write_clients(
         label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),

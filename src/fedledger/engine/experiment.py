@@ -30,7 +30,7 @@ from fedledger.data import label_histogram
 from fedledger.engine.devices import Devices
 from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.market import Scorer, write_payouts
-from fedledger.engine.outputs import RunOutputs
+from fedledger.engine.outputs import RoundCallback, RunOutputs
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.errors import ConfigError, LedgerError
 from fedledger.federation import build_federation, ledger_params
@@ -91,11 +91,13 @@ def run_experiment(
     hooks: Hooks | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    on_round: RoundCallback | None = None,
 ) -> dict[str, Any]:
     """Run ``cfg`` and write RUN_DIR ``out``; returns the summary dict (also summary.json).
 
     ``out`` must not exist or be empty (a ConfigError otherwise: two runs' records must never
-    mix); ``overwrite`` first removes an earlier run written there."""
+    mix); ``overwrite`` first removes an earlier run written there. ``on_round(row)`` gets
+    each metrics row as it is written. (The typed entry point is :func:`fedledger.api.run`.)"""
     prepare_run_dir(out, overwrite=overwrite)
     offers = None
     if needs_resolution(cfg):  # the crowd decides who joins: the run is theirs
@@ -103,7 +105,7 @@ def run_experiment(
     if cfg.asynchronous is not None:
         from fedledger.engine.asynchronous import run_async_experiment
 
-        return run_async_experiment(cfg, out=out, progress=progress)
+        return run_async_experiment(cfg, out=out, progress=progress, on_round=on_round)
     hooks = hooks or Hooks()
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
@@ -128,7 +130,7 @@ def run_experiment(
     all_entries: list[list[tuple[int, int, bool, bool]]] = []
     outcome: dict[str, Any] | None = None
 
-    outputs = RunOutputs(out, cfg)
+    outputs = RunOutputs(out, cfg, on_round=on_round)
     if offers is not None:
         write_offers(out / "participation.csv", offers)
     outputs.write_preprocessing(fed.data)

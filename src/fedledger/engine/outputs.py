@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,10 +49,19 @@ class _Bar:
             )
 
 
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
 class RunOutputs:
-    def __init__(self, out: Path, cfg: ExperimentConfig) -> None:
+    """``on_round(row)`` is called with each metrics row once it is written (its round is then
+    on the ledger, when there is one)."""
+
+    def __init__(
+        self, out: Path, cfg: ExperimentConfig, *, on_round: RoundCallback | None = None
+    ) -> None:
         self.out = out
         self.cfg = cfg
+        self._on_round = on_round
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
@@ -129,6 +138,8 @@ class RunOutputs:
         for cid, reason in rejected.items():
             self._rej_writer.writerow([row["round"], cid, reason])
         self._rejected.flush()
+        if self._on_round is not None:
+            self._on_round(dict(row))
 
     def finish(self, summary: dict[str, Any], *, model_blob: bytes) -> None:
         """Close the CSVs; write summary.json, the final global model and the plots."""

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fedledger.config import load_config
+from fedledger.config import ExperimentConfig, load_config
 from fedledger.data.datasets import Preprocessing
-from fedledger.errors import DataError, StoreError
+from fedledger.errors import DataError, ModelError, StoreError
 from fedledger.ledger.store import decode_tensors
 from fedledger.models import create_model, set_flat_params
 from fedledger.protocol.blobs import MODEL_KEY
@@ -48,15 +48,7 @@ def predict(run_dir: Path, file: Path) -> Predictions:
         x = x.reshape(len(x), *shape)  # flat rows of an image data set
     if tuple(x.shape[1:]) != shape:
         raise DataError(f"{file}: rows have shape {tuple(x.shape[1:])}, the model takes {shape}")
-    model = create_model(
-        cfg.model.name, input_shape=shape, num_classes=len(names), **cfg.model.params()
-    )
-    try:
-        params = decode_tensors((run_dir / "model.safetensors").read_bytes())[MODEL_KEY]
-    except (OSError, StoreError, KeyError) as exc:
-        raise DataError(f"{run_dir}/model.safetensors cannot be read as a model: {exc}") from None
-    set_flat_params(model, params)
-    model.eval()
+    model = load_model(run_dir, cfg=cfg, record=record)
     with torch.no_grad():
         out = model(torch.from_numpy(pre.apply(x)))
     labels = [names[int(i)] for i in out.argmax(dim=1)]
@@ -64,6 +56,29 @@ def predict(run_dir: Path, file: Path) -> Predictions:
     if truth is not None:
         accuracy = float(np.mean([a == b for a, b in zip(labels, truth, strict=True)]))
     return Predictions(labels=labels, truth=truth, accuracy=accuracy)
+
+
+def load_model(
+    run_dir: Path, *, cfg: ExperimentConfig | None = None, record: dict[str, Any] | None = None
+) -> torch.nn.Module:
+    """The run's final global model (``model.safetensors``) in its architecture, in eval mode;
+    a DataError when the files do not make one."""
+    record = _record(run_dir) if record is None else record
+    cfg = load_config(run_dir / "config.toml") if cfg is None else cfg
+    shape = tuple(int(s) for s in record["input_shape"])
+    model = create_model(
+        cfg.model.name,
+        input_shape=shape,
+        num_classes=len(record["class_names"]),
+        **cfg.model.params(),
+    )
+    try:
+        params = decode_tensors((run_dir / "model.safetensors").read_bytes())[MODEL_KEY]
+        set_flat_params(model, params)
+    except (OSError, StoreError, ModelError, KeyError) as exc:
+        raise DataError(f"{run_dir}/model.safetensors cannot be read as a model: {exc}") from None
+    model.eval()
+    return model
 
 
 def write_predictions(path: Path, p: Predictions) -> None:
