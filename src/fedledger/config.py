@@ -60,6 +60,11 @@ class FederationConfig(Section):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    proximal_mu: float = Field(
+        0.0,
+        ge=0,
+        description="FedProx's proximal weight mu (Li et al. 2020); 0: plain local training",
+    )
     # the crowd a task was posted to: the data is split among `population` workers, of whom
     # `members` (ascending) took part; written by a task's participation, see docs/incentives.md
     population: int | None = Field(None, ge=1)
@@ -179,6 +184,27 @@ class AsyncConfig(Section):
     server_lr: float = Field(1.0, gt=0, description="FedBuff server learning rate")
 
 
+class ServerConfig(Section):
+    """The server's optimiser over the round's aggregate Δ, a pseudo-gradient (FedOpt, Reddi et
+    al. 2021, Algorithm 2; FedAvgM, Hsu et al. 2019): fedledger/aggregation/server_opt.py. Keys
+    left unset take the optimiser's documented defaults (docs/strategies.md); a key the
+    optimiser does not take is an error when the run starts."""
+
+    optimizer: Literal["sgd", "momentum", "fedadam", "fedyogi", "fedadagrad"] = "sgd"
+    lr: float | None = Field(None, gt=0, description="server learning rate eta")
+    momentum: float | None = Field(None, ge=0, lt=1, description="FedAvgM's server momentum")
+    beta1: float | None = Field(None, ge=0, lt=1)
+    beta2: float | None = Field(None, ge=0, lt=1)
+    tau: float | None = Field(None, gt=0, description="adaptivity (Reddi's tau)")
+
+
+class EvaluationConfig(Section):
+    """Federated evaluation (Flower's ``fraction_evaluate``): each round a seeded share of all
+    clients evaluates the new global model on its own training data."""
+
+    fraction: float = Field(gt=0, le=1)
+
+
 class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
@@ -195,6 +221,19 @@ class ExperimentConfig(Section):
     reputation: ReputationConfig = Field(default_factory=lambda: ReputationConfig())
     task: TaskConfig | None = None
     incentives: IncentivesConfig | None = None
+    server: ServerConfig | None = None
+    evaluation: EvaluationConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_strategies(self) -> ExperimentConfig:
+        if self.asynchronous is not None:
+            for section, value in (("server", self.server), ("evaluation", self.evaluation)):
+                if value is not None:
+                    raise ValueError(
+                        f"[{section}] applies to synchronous rounds only; the asynchronous "
+                        f"engine mixes each update itself: remove [{section}] or [asynchronous]"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _check_market(self) -> ExperimentConfig:

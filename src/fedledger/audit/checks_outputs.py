@@ -14,6 +14,7 @@ from typing import Any
 from fedledger.audit.checks_deployment import LedgerView
 from fedledger.audit.checks_rounds import RoundReplay
 from fedledger.audit.report import AuditReport
+from fedledger.client.local import FEDERATED_METRICS
 from fedledger.config import ExperimentConfig
 from fedledger.errors import LedgerError
 from fedledger.ledger.chain import TxLog
@@ -112,6 +113,13 @@ def check_summary(
             f"summary.json says final_accuracy = {summary.get('final_accuracy')}, the "
             f"recomputed final model scores {last['accuracy']}",
         )
+    for key in FEDERATED_METRICS:  # [evaluation]: the evaluating clients' scores
+        if last is not None and key in last and not _close(summary.get(f"final_{key}"), last[key]):
+            report.error(
+                "outputs",
+                f"summary.json says final_{key} = {summary.get(f'final_{key}')}, the "
+                f"recomputed final model on the evaluating clients' data gives {last[key]}",
+            )
 
 
 def check_metrics(
@@ -135,10 +143,12 @@ def check_metrics(
             "metrics",
             f"metrics.csv has {len(rows)} rows, the ledger {len(replay.metrics)} finalized rounds",
         )
+    want_keys = {k for m in replay.metrics.values() for k in m}
     for line, row in enumerate(rows, 2):
         try:
             rnd = int(row["round"])
-            got = {k: float(row[k]) for k in ("accuracy", "loss")}
+            scored = ("accuracy", "loss", *(k for k in FEDERATED_METRICS if k in want_keys))
+            got = {k: float(row[k]) for k in scored}
             counts = {
                 k: int(row[k])
                 for k in (
@@ -162,8 +172,8 @@ def check_metrics(
                 round=rnd,
             )
             continue
-        for key in ("accuracy", "loss"):
-            if not _close(got[key], want[key]):
+        for key in scored:
+            if key in want and not _close(got[key], want[key]):
                 report.error(
                     "metrics",
                     f"metrics.csv line {line}: {key} {got[key]}, but the recomputed model gives {want[key]}",

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fedledger.aggregation.server_opt import ServerOptimizer, create_server_optimizer
 from fedledger.audit.checks_deployment import LedgerView
 from fedledger.audit.report import AuditReport
 from fedledger.client import evaluate
+from fedledger.client.local import FEDERATED_METRICS, federated_evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.errors import StoreError
 from fedledger.federation import Federation, build_federation
@@ -77,6 +79,7 @@ class _Ctx:
     report: AuditReport
     flag_counts: list[int]
     index: dict[str, int]  # registration index by address
+    server: ServerOptimizer  # [server]'s optimiser, its state replayed round by round
 
     def who(self, client: int) -> dict[str, object]:
         address = self.dep.clients[client] if 0 <= client < len(self.dep.clients) else None
@@ -105,6 +108,7 @@ def replay_rounds(
         report=report,
         flag_counts=[0] * cfg.federation.num_clients,
         index={a: i for i, a in enumerate(dep.clients)},
+        server=create_server_optimizer(cfg.server, dim=fed.dim),
     )
     prev_hash = params_onchain.initial_model_hash.hex()
     params = _load_model(ctx, prev_hash, where="initial model", round=None)
@@ -178,6 +182,9 @@ def replay_rounds(
         out.finalized_rounds += 1
         acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
         out.metrics[rnd] = {"accuracy": acc, "loss": loss}
+        fe = federated_evaluate(cfg, fed.model, params, fed.client_x, fed.client_y, rnd=rnd)
+        if fe is not None:
+            out.metrics[rnd].update(zip(FEDERATED_METRICS, fe, strict=True))
     return out
 
 
@@ -335,13 +342,16 @@ def _check_round(
             outcomes=outcomes,
             votes=votes,
         )
-    new = params + decision.aggregate if decision.aggregate is not None else params
+    # the server's optimiser steps as the aggregator's did (its state: every earlier aggregate)
+    agg = decision.aggregate
+    new = ctx.server.step(params, agg) if agg is not None else params
     recomputed = sha256_hex(model_blob(new))
     if recomputed != recorded:
+        opt = f" with server optimizer {cfg.server.optimizer}" if cfg.server is not None else ""
         report.error(
             "aggregation",
             f"recorded global model hash {recorded[:16]}..., but recomputing "
-            f"{cfg.aggregation.name} over the {len(decision.used)} used updates gives "
+            f"{cfg.aggregation.name}{opt} over the {len(decision.used)} used updates gives "
             f"{recomputed[:16]}...",
             round=rnd,
         )

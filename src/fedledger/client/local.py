@@ -1,11 +1,18 @@
-"""Local training with a run's [federation] settings (clients, and FLTrust's server)."""
+"""Local training and federated evaluation with a run's settings (clients, and FLTrust's
+server): [federation] for training (FedProx's ``proximal_mu`` included), [evaluation] for the
+clients that evaluate each new global model on their own data."""
 
 from __future__ import annotations
 
 import torch
 
-from fedledger.client.training import LocalResult, train_local
+from fedledger.client.training import LocalResult, evaluate, train_local
 from fedledger.config import ExperimentConfig
+from fedledger.protocol.seeds import client_generator
+
+EVALUATION_STREAM = -4  # the generator stream of the evaluating clients' draw (-1..-3 are taken)
+# metrics.csv's columns with [evaluation] (summary.json: final_<column>)
+FEDERATED_METRICS = ("federated_accuracy", "federated_loss")
 
 
 def local_update(
@@ -30,4 +37,37 @@ def local_update(
         optimizer=f.optimizer,
         momentum=f.momentum,
         weight_decay=f.weight_decay,
+        proximal_mu=f.proximal_mu,
     )
+
+
+def evaluation_clients(cfg: ExperimentConfig, rnd: int) -> list[int]:
+    """The clients that evaluate round ``rnd``'s global model (ascending): a seeded draw of
+    ``max(1, round(evaluation.fraction · num_clients))`` of all clients, re-made by the audit;
+    empty without an [evaluation] section."""
+    if cfg.evaluation is None:
+        return []
+    n = cfg.federation.num_clients
+    k = max(1, round(cfg.evaluation.fraction * n))
+    g = client_generator(seed=cfg.seed, round=rnd, client=EVALUATION_STREAM)
+    return sorted(int(c) for c in torch.randperm(n, generator=g)[:k])
+
+
+def federated_evaluate(
+    cfg: ExperimentConfig,
+    model: torch.nn.Module,
+    params: torch.Tensor,
+    client_x: list[torch.Tensor],
+    client_y: list[torch.Tensor],
+    *,
+    rnd: int,
+) -> tuple[float, float] | None:
+    """(accuracy, mean cross-entropy) of ``params`` over the round's evaluating clients' own
+    (training) data, weighted by their sample counts (the pooled samples: Flower's
+    ``weighted_loss_avg`` convention); None without an [evaluation] section."""
+    chosen = evaluation_clients(cfg, rnd)
+    if not chosen:
+        return None
+    x = torch.cat([client_x[c] for c in chosen])
+    y = torch.cat([client_y[c] for c in chosen])
+    return evaluate(model, params, x, y)

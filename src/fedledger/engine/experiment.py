@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedledger.aggregation.server_opt import create_server_optimizer
 from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
+from fedledger.client.local import FEDERATED_METRICS, federated_evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.engine.devices import Devices
@@ -114,6 +116,7 @@ def run_experiment(
     fed = build_federation(cfg)
     network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     params = fed.initial_params
+    server = create_server_optimizer(cfg.server, dim=fed.dim)  # x <- x + delta without [server]
     adv = fed.adversary
     keys = None
     if cfg.ledger.enabled:  # a bad key set-up fails before anything is written
@@ -175,6 +178,7 @@ def run_experiment(
         devices.store_global(blob)
 
     acc = loss = float("nan")
+    fe: tuple[float, float] | None = None  # federated evaluation ([evaluation])
     asr: float | None = None
     det = [0, 0, 0]  # detection tp, fp, fn over all rounds
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
@@ -268,7 +272,7 @@ def run_experiment(
                 for c in dec.flagged:
                     flag_counts[c] += 1
                 if dec.aggregate is not None:
-                    params = params + dec.aggregate
+                    params = server.step(params, dec.aggregate)
                     if adv is not None:
                         adv.previous_update = dec.aggregate
                 blob = model_blob(params)
@@ -294,6 +298,7 @@ def run_experiment(
                         )
                     )
                 acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
+                fe = federated_evaluate(cfg, fed.model, params, fed.client_x, fed.client_y, rnd=rnd)
                 row: dict[str, Any] = {
                     "round": rnd,
                     "accuracy": acc,
@@ -310,6 +315,8 @@ def run_experiment(
                     "num_absent": len(selected) - len(ar.order),
                     **net_row,
                 }
+                if fe is not None:
+                    row.update(zip(FEDERATED_METRICS, fe, strict=True))
                 if adv is not None:
                     # flagged = excluded by the rule or rejected; ground truth = active attackers
                     bad = {c for c in selected if adv.active(rnd, c)}
@@ -348,6 +355,8 @@ def run_experiment(
             "keys": keys.kind if keys is not None else None,
         },
     }
+    if fe is not None:
+        summary.update({f"final_{k}": v for k, v in zip(FEDERATED_METRICS, fe, strict=True)})
     if network is not None:
         summary["simulated_time_s"] = network.elapsed
     if adv is not None:

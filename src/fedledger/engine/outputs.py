@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fedledger.client.local import FEDERATED_METRICS
 from fedledger.config import ExperimentConfig
 from fedledger.data.datasets import Dataset
 from fedledger.protocol.network import NETWORK_COLUMNS
@@ -69,6 +70,8 @@ class RunOutputs:
         columns = list(METRIC_COLUMNS)
         if cfg.attack is not None:
             columns += ATTACK_COLUMNS
+        if cfg.evaluation is not None:
+            columns += FEDERATED_METRICS
         if cfg.network is not None:
             columns += NETWORK_COLUMNS
         self._writer = csv.DictWriter(self._metrics, fieldnames=columns, extrasaction="ignore")
