@@ -7,18 +7,23 @@ and wrong types become a :class:`ConfigError` that names the key and what was ex
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fedledger.attacks.config import AttackConfig
+# light modules only (pydantic and the standard library): a configuration is checked before
+# torch, web3 and the engine are imported, so that a mistake is reported at once
+from fedledger.aggregation.registry import RULES
+from fedledger.attacks.config import AttackConfig, attack_params_deferred
 from fedledger.errors import ConfigError
 from fedledger.incentives.config import IncentivesConfig, TaskConfig
-from fedledger.netsim.config import NetworkConfig
+from fedledger.netsim.config import NetworkConfig, check_registered
 
 
 class Section(BaseModel):
@@ -117,6 +122,13 @@ class AggregationConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = "fedavg"
     root_samples: int = Field(100, ge=1, description="size of FLTrust's clean root data set")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if name not in RULES:
+            raise ValueError(f"unknown rule {name!r}; expected one of: {', '.join(RULES.names())}")
+        return name
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -271,6 +283,13 @@ class ExperimentConfig(Section):
                 )
         return self
 
+    @field_validator("network")
+    @classmethod
+    def _check_network(cls, network: NetworkConfig | None) -> NetworkConfig | None:
+        if network is not None:
+            check_registered(network)  # consensus and selection by name, PBFT's faults
+        return network
+
     @property
     def committee_enabled(self) -> CommitteeConfig | None:
         """The committee settings when the vote filter is on (``[committee]`` or rule ``committee``)."""
@@ -320,11 +339,19 @@ def config_from_dict(
     """The validated config; a ConfigError naming each bad key, and the ``--set`` item that
     gave it where one did (``overrides``)."""
     try:
-        return ExperimentConfig.model_validate(raw)
+        with attack_params_deferred():  # everything cheap first: no torch for a typo
+            cfg = ExperimentConfig.model_validate(raw)
+        if cfg.attack is not None:
+            try:
+                cfg.attack.build()  # the attack's own parameters, by its class
+            except ConfigError as exc:
+                problem = ("attack.params", str(exc))
+                raise ConfigError(_describe([problem], source, overrides or [])) from None
     except ValidationError as exc:
         raise ConfigError(
             format_validation_error(exc, source=source, overrides=overrides or [])
         ) from None
+    return cfg
 
 
 PATH_KEYS = (("data", "path"), ("data", "data_dir"), ("ledger", "password_file"))
@@ -357,10 +384,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {p} does not exist")
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory; pass the path of a TOML file in it")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p} as UTF-8 text: {exc}") from None
     return anchor_paths(raw, p.parent)
 
 
@@ -376,27 +407,56 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 def format_validation_error(
     exc: ValidationError, *, source: str, overrides: list[str] | None = None
 ) -> str:
-    given = {".".join(parse_override(o)[0]): o for o in overrides or []}
-    lines = [f"invalid configuration in {source}:"]
+    problems: list[tuple[str, str]] = []
     for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        # the --set item that gave this key (or a section above it), if one did
+        loc = ".".join(str(x) for x in err["loc"])
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError) and cause.problems:  # a section's own, key by key
+            problems += cause.problems
+        elif err["type"] == "extra_forbidden":
+            close = _closest_key(err["loc"])
+            hint = f"did you mean {close!r}? (docs/configuration.md lists every key)"
+            spelling = "check the spelling against docs/configuration.md"
+            problems.append((loc, f"unknown key; {hint if close else spelling}"))
+        else:
+            got = err.get("input")
+            msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wording, not ours
+            named = isinstance(got, str) and repr(got) in msg  # the message quotes it already
+            shown = "" if isinstance(got, dict) or named else f" (got {got!r})"
+            problems.append((loc, msg + shown))
+    return _describe(problems, source, overrides or [])
+
+
+def _closest_key(loc: tuple[int | str, ...]) -> str | None:
+    """The key a misspelt one (at ``loc``) most likely meant, if any is close."""
+    model: type[BaseModel] | None = ExperimentConfig
+    for part in loc[:-1]:  # down the sections to the one that holds the key
+        field = model.model_fields.get(str(part)) if model is not None else None
+        kinds = typing.get_args(field.annotation) or (field.annotation,) if field else ()
+        model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return ".".join([*map(str, loc[:-1]), close[0]]) if close else None
+
+
+def _describe(problems: list[tuple[str, str]], source: str, overrides: list[str]) -> str:
+    """``invalid configuration in SOURCE:`` and a line per (key, problem), each naming the
+    --set item that gave the key (or a section above it), if one did."""
+    given = {".".join(parse_override(o)[0]): o for o in overrides}
+    lines = [f"invalid configuration in {source}:"]
+    for key, problem in problems:
         item = next(
             (
                 o
                 for k, o in given.items()
-                if f"{loc}.".startswith(f"{k}.") or f"{k}.".startswith(f"{loc}.")
+                if key and (f"{key}.".startswith(f"{k}.") or f"{k}.".startswith(f"{key}."))
             ),
             None,
         )
         origin = f" [from --set {item}]" if item else ""
-        if err["type"] == "extra_forbidden":
-            lines.append(
-                f"  unknown key {loc!r}; check the spelling against docs/configuration.md{origin}"
-            )
+        if problem.startswith("unknown key;"):  # the key is the news
+            lines.append(f"  unknown key {key!r}; {problem.removeprefix('unknown key; ')}{origin}")
         else:
-            got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, dict) else ""
-            msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wording, not ours
-            lines.append(f"  {loc}: {msg}{shown}{origin}")
+            lines.append(f"  {key}: {problem}{origin}" if key else f"  {problem}{origin}")
     return "\n".join(lines)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class FedLedgerError(Exception):
     """Root of every error fedledger raises on purpose."""
 
 
 class ConfigError(FedLedgerError, ValueError):
-    """A configuration value is unknown, of the wrong type, or out of range."""
+    """A configuration value is unknown, of the wrong type, or out of range.
+
+    ``problems``, where known: one ``(key, what is wrong)`` pair per bad key
+    (``("attack.fraction", "Input should be ...")``), so that an enclosing configuration can
+    name each key, and the ``--set`` item that gave it, on a line of its own.
+    """
+
+    def __init__(self, message: str, *, problems: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class DataError(FedLedgerError):

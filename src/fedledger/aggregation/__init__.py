@@ -1,28 +1,34 @@
 """Aggregation rules: pure functions over an (n, d) tensor, one rule per module, registered by
-name."""
+name.
 
-# importing a rule module registers it
-from fedledger.aggregation import bulyan as _bulyan  # noqa: F401
-from fedledger.aggregation import committee as _committee  # noqa: F401  (vote filter + FedAvg)
-from fedledger.aggregation import cosine_filter as _cosine_filter  # noqa: F401
-from fedledger.aggregation import fedavg as _fedavg  # noqa: F401
-from fedledger.aggregation import flame as _flame  # noqa: F401
-from fedledger.aggregation import fltrust as _fltrust  # noqa: F401
-from fedledger.aggregation import foolsgold as _foolsgold  # noqa: F401
-from fedledger.aggregation import geomedian as _geomedian  # noqa: F401
-from fedledger.aggregation import krum as _krum  # noqa: F401  (krum, multikrum)
-from fedledger.aggregation import median as _median  # noqa: F401
-from fedledger.aggregation import norm_clipping as _norm_clipping  # noqa: F401
-from fedledger.aggregation import trimmed_mean as _trimmed_mean  # noqa: F401
-from fedledger.aggregation.base import (
-    AggregationContext,
-    AggregationResult,
-    AggregationRule,
-    create_rule,
-    register_rule,
-    rule_names,
-)
+The names below are imported on first use, so that the configuration can check
+``aggregation.name`` against :data:`~fedledger.aggregation.registry.RULES` without torch; a
+rule's module is imported when the rule is first created.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fedledger.aggregation.base import (
+        AggregationContext,
+        AggregationResult,
+        AggregationRule,
+        create_rule,
+        register_rule,
+        rule_names,
+    )
+
+_EXPORTS = {
+    "AggregationContext": "base",
+    "AggregationResult": "base",
+    "AggregationRule": "base",
+    "create_rule": "base",
+    "register_rule": "base",
+    "rule_names": "base",
+}
 __all__ = [
     "AggregationContext",
     "AggregationResult",
@@ -31,3 +37,16 @@ __all__ = [
     "register_rule",
     "rule_names",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import torch
 
 from fedledger.aggregation._common import shares
+from fedledger.aggregation.registry import RULES
 from fedledger.errors import ConfigError
-from fedledger.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,6 @@ class RuleSpec:
     check: Precondition | None = None
 
 
-RULES: Registry[RuleSpec] = Registry("aggregation rule")
-
-
 def register_rule(
     name: str, *, check: Precondition | None = None
 ) -> Callable[[Callable[..., AggregationResult]], Callable[..., AggregationResult]]:
@@ -95,7 +92,6 @@ def create_rule(
 ) -> AggregationRule:
     """Validate ``params`` against the rule's keyword arguments and its precondition, at
     configuration time, and return a callable ``(updates, weights, *, ctx)``."""
-    _ensure_builtin_rules()
     spec = RULES.get(name)
     params = dict(params or {})
     sig = inspect.signature(spec.fn)
@@ -122,15 +118,9 @@ def create_rule(
 
 
 def rule_names() -> list[str]:
-    _ensure_builtin_rules()
     return RULES.names()
 
 
 def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
     """(n,) non-negative weights -> float32 shares summing to 1 (uniform when all are zero)."""
     return shares(weights).to(torch.float32)
-
-
-def _ensure_builtin_rules() -> None:
-    # importing the package registers every built-in rule (one module per rule)
-    import fedledger.aggregation  # noqa: F401

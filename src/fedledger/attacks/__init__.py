@@ -1,37 +1,49 @@
 """Adversaries: data poisoning, model poisoning, backdoors, free-riders and Sybils, one per
-module, registered by name (see :mod:`fedledger.attacks.base` for the engine's calls)."""
+module, registered by name (see :mod:`fedledger.attacks.base` for the engine's calls).
 
-# importing an attack module registers it
-from fedledger.attacks import alie as _alie  # noqa: F401
-from fedledger.attacks import backdoor as _backdoor  # noqa: F401
-from fedledger.attacks import feature_noise as _feature_noise  # noqa: F401
-from fedledger.attacks import free_rider as _free_rider  # noqa: F401
-from fedledger.attacks import gaussian as _gaussian  # noqa: F401
-from fedledger.attacks import inject as _inject  # noqa: F401
-from fedledger.attacks import ipm as _ipm  # noqa: F401
-from fedledger.attacks import label_flip as _label_flip  # noqa: F401
-from fedledger.attacks import min_max as _min_max  # noqa: F401
-from fedledger.attacks import min_sum as _min_sum  # noqa: F401
-from fedledger.attacks import scaling as _scaling  # noqa: F401
-from fedledger.attacks import sign_flip as _sign_flip  # noqa: F401
-from fedledger.attacks import sybil as _sybil  # noqa: F401
-from fedledger.attacks.backdoor import Backdoor, apply_trigger
-from fedledger.attacks.base import (
-    ATTACKS,
-    Attack,
-    AttackContext,
-    attack_names,
-    create_attack,
-    register_attack,
-)
-from fedledger.attacks.config import AttackConfig, select_malicious
-from fedledger.attacks.metrics import (
-    attack_success_rate,
-    detection_counts,
-    detection_scores,
-    precision_recall_f1,
-)
+The names below are imported on first use, so that ``fedledger.attacks.config`` (and the whole
+configuration) loads without torch; an attack's module is imported when the attack is built.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fedledger.attacks.backdoor import Backdoor, apply_trigger
+    from fedledger.attacks.base import (
+        Attack,
+        AttackContext,
+        attack_names,
+        create_attack,
+        register_attack,
+    )
+    from fedledger.attacks.config import AttackConfig, select_malicious
+    from fedledger.attacks.metrics import (
+        attack_success_rate,
+        detection_counts,
+        detection_scores,
+        precision_recall_f1,
+    )
+    from fedledger.attacks.registry import ATTACKS
+
+_EXPORTS = {
+    "ATTACKS": "registry",
+    "Attack": "base",
+    "AttackConfig": "config",
+    "AttackContext": "base",
+    "Backdoor": "backdoor",
+    "apply_trigger": "backdoor",
+    "attack_names": "base",
+    "attack_success_rate": "metrics",
+    "create_attack": "base",
+    "detection_counts": "metrics",
+    "detection_scores": "metrics",
+    "precision_recall_f1": "metrics",
+    "register_attack": "base",
+    "select_malicious": "config",
+}
 __all__ = [
     "ATTACKS",
     "Attack",
@@ -48,3 +60,16 @@ __all__ = [
     "register_attack",
     "select_malicious",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

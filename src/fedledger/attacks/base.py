@@ -38,8 +38,8 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fedledger.attacks.registry import ATTACKS
 from fedledger.errors import ConfigError
-from fedledger.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,6 @@ class Attack(BaseModel):
 
 
 A = TypeVar("A", bound=type[Attack])
-ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 
 def register_attack(name: str) -> Callable[[A], A]:
@@ -107,7 +106,6 @@ def register_attack(name: str) -> Callable[[A], A]:
 def create_attack(name: str, params: Mapping[str, Any] | None = None) -> Attack:
     """Build the attack ``name`` with ``params``; unknown names or parameters, wrong types and
     out-of-range values raise ConfigError."""
-    _ensure_builtin_attacks()
     if name not in ATTACKS:
         raise ConfigError(f"unknown attack {name!r}; expected one of: {', '.join(ATTACKS.names())}")
     cls = ATTACKS.get(name)
@@ -126,7 +124,6 @@ def create_attack(name: str, params: Mapping[str, Any] | None = None) -> Attack:
 
 
 def attack_names() -> list[str]:
-    _ensure_builtin_attacks()
     return ATTACKS.names()
 
 
@@ -153,7 +150,3 @@ def check_labels(num_classes: int, *labels: int | None) -> None:
             raise ConfigError(
                 f"label {label} is outside the data set's classes 0..{num_classes - 1}"
             )
-
-
-def _ensure_builtin_attacks() -> None:
-    import fedledger.attacks  # noqa: F401  (importing the package registers every attack)

@@ -13,14 +13,33 @@ TOML::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fedledger.attacks.base import Attack, create_attack
+from fedledger.attacks.registry import ATTACKS
 from fedledger.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fedledger.attacks.base import Attack
+
+# False inside attack_params_deferred(): the parameters are checked by build() afterwards
+_CHECK_PARAMS: ContextVar[bool] = ContextVar("check_attack_params", default=True)
+
+
+@contextmanager
+def attack_params_deferred() -> Iterator[None]:
+    """Within it, an :class:`AttackConfig` checks everything but its attack's parameters, which
+    takes the attack's class (and torch): the caller checks them with ``build()`` afterwards,
+    once everything that is cheap to check has passed."""
+    token = _CHECK_PARAMS.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_PARAMS.reset(token)
 
 
 class AttackConfig(BaseModel):
@@ -42,7 +61,7 @@ class AttackConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise _describe(exc) from None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AttackConfig:
@@ -50,7 +69,7 @@ class AttackConfig(BaseModel):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise _describe(exc) from None
 
     @model_validator(mode="after")
     def _check(self) -> AttackConfig:
@@ -61,11 +80,18 @@ class AttackConfig(BaseModel):
                 raise ValueError(f"attack.clients must be client ids >= 0, got {self.clients}")
             if len(set(self.clients)) != len(self.clients):
                 raise ValueError(f"attack.clients has duplicates: {self.clients}")
-        self.build()  # unknown attack or parameter -> ConfigError (a ValueError) right here
+        if self.name not in ATTACKS:
+            known = ", ".join(ATTACKS.names())
+            problem = f"unknown attack {self.name!r}; expected one of: {known}"
+            raise ConfigError(problem, problems=[("attack.name", problem)])
+        if _CHECK_PARAMS.get():
+            self.build()  # unknown parameter -> ConfigError (a ValueError) right here
         return self
 
     def build(self) -> Attack:
         """The configured attack object."""
+        from fedledger.attacks.base import create_attack
+
         return create_attack(self.name, self.params)
 
 
@@ -86,18 +112,27 @@ def select_malicious(num_clients: int, cfg: AttackConfig, seed: int) -> list[int
                 f"attack.clients {bad} do not exist: client ids run 0..{num_clients - 1}"
             )
         return sorted(cfg.clients)
+    import numpy as np
+
     m = num_malicious(num_clients, cfg.fraction or 0.0)
     rng = np.random.default_rng([seed, 0xA77AC])
     return sorted(int(i) for i in rng.choice(num_clients, size=m, replace=False))
 
 
-def _describe(exc: ValidationError) -> str:
-    lines = ["invalid [attack] section:"]
+def _describe(exc: ValidationError) -> ConfigError:
+    """One ConfigError for the section, with a (key, what is wrong) problem per bad key."""
+    problems: list[tuple[str, str]] = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(attack)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  unknown key attack.{loc}; attack parameters go under attack.params")
+        key = ".".join(["attack", *(str(p) for p in err["loc"])])
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError) and cause.problems:
+            problems += cause.problems
+        elif err["type"] == "extra_forbidden":
+            problems.append((key, "unknown key; attack parameters go under attack.params"))
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {msg}" if loc == "(attack)" else f"  attack.{loc}: {msg}")
-    return "\n".join(lines)
+            got = err.get("input")
+            shown = f" (got {got!r})" if err["loc"] and not isinstance(got, dict) else ""
+            problems.append((key, msg + shown))
+    lines = ["invalid [attack] section:", *(f"  {k}: {m}" for k, m in problems)]
+    return ConfigError("\n".join(lines), problems=problems)

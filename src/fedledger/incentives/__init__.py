@@ -16,32 +16,39 @@ Pure functions, one method per file, all deterministic for a given seed:
 The utility-based scorers take a :class:`~fedledger.incentives.utility.Utility`: the value of
 a coalition of the round's clients, usually :func:`~fedledger.incentives.utility.round_utility`
 (the validation accuracy of the global model updated with that coalition's FedAvg).
+
+The names below are imported on first use, so that ``fedledger.incentives.config`` (and the
+whole configuration) loads without torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from fedledger.incentives.committee import committee_scores
+    from fedledger.incentives.exact import exact_shapley
+    from fedledger.incentives.gtg import gtg_shapley
+    from fedledger.incentives.loo import leave_one_out
+    from fedledger.incentives.reputation import beta_reputation
+    from fedledger.incentives.scorers import UTILITY_SCORERS
+    from fedledger.incentives.scorers import Scorer as Scorer
+    from fedledger.incentives.tmc import tmc_shapley
+    from fedledger.incentives.utility import Utility, round_utility
 
-from fedledger.incentives.committee import committee_scores
-from fedledger.incentives.exact import exact_shapley
-from fedledger.incentives.gtg import gtg_shapley
-from fedledger.incentives.loo import leave_one_out
-from fedledger.incentives.reputation import beta_reputation
-from fedledger.incentives.tmc import tmc_shapley
-from fedledger.incentives.utility import Utility, round_utility
-
-Scorer = Callable[..., np.ndarray]
-
-# the scorers that value a round's clients through a Utility: scorer(utility, seed=...)
-UTILITY_SCORERS: dict[str, Scorer] = {
-    "exact_shapley": lambda u, *, seed=0: exact_shapley(u),
-    "leave_one_out": lambda u, *, seed=0: leave_one_out(u),
-    "tmc_shapley": tmc_shapley,
-    "gtg_shapley": gtg_shapley,
+_EXPORTS = {
+    "Scorer": "scorers",
+    "UTILITY_SCORERS": "scorers",
+    "Utility": "utility",
+    "beta_reputation": "reputation",
+    "committee_scores": "committee",
+    "exact_shapley": "exact",
+    "gtg_shapley": "gtg",
+    "leave_one_out": "loo",
+    "round_utility": "utility",
+    "tmc_shapley": "tmc",
 }
-
 __all__ = [
     "UTILITY_SCORERS",
     "Utility",
@@ -53,3 +60,16 @@ __all__ = [
     "round_utility",
     "tmc_shapley",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

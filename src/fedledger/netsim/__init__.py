@@ -3,21 +3,45 @@
 Pure and independent of the chain and the CLI.  Entry points: :class:`NetworkModel`
 (annotate real rounds), :func:`fedledger.netsim.sweep.run_point` (one netsim sweep point),
 :mod:`analysis` (BlockFL's latency model, Kim et al. 2019).
+
+The names below are imported on first use, so that ``fedledger.netsim.config`` (and the whole
+configuration) loads without numpy.
 """
 
-from fedledger.netsim.annotate import NetworkModel, RoundTiming
-from fedledger.netsim.asyncfl import AsyncEvent, async_schedule
-from fedledger.netsim.config import NetworkConfig, load_network_config
-from fedledger.netsim.consensus import CONSENSUS
-from fedledger.netsim.scheduling import (
-    POLICIES,
-    STALENESS,
-    Candidates,
-    fedasync_mixing,
-    fedbuff_weights,
-    on_time,
-)
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fedledger.netsim.annotate import NetworkModel, RoundTiming
+    from fedledger.netsim.asyncfl import AsyncEvent, async_schedule
+    from fedledger.netsim.config import NetworkConfig, load_network_config
+    from fedledger.netsim.consensus import CONSENSUS
+    from fedledger.netsim.scheduling import (
+        POLICIES,
+        STALENESS,
+        Candidates,
+        fedasync_mixing,
+        fedbuff_weights,
+        on_time,
+    )
+
+_EXPORTS = {
+    "AsyncEvent": "asyncfl",
+    "CONSENSUS": "consensus",
+    "Candidates": "scheduling",
+    "NetworkConfig": "config",
+    "NetworkModel": "annotate",
+    "POLICIES": "scheduling",
+    "RoundTiming": "annotate",
+    "STALENESS": "scheduling",
+    "async_schedule": "asyncfl",
+    "fedasync_mixing": "scheduling",
+    "fedbuff_weights": "scheduling",
+    "load_network_config": "config",
+    "on_time": "scheduling",
+}
 __all__ = [
     "CONSENSUS",
     "POLICIES",
@@ -33,3 +57,16 @@ __all__ = [
     "load_network_config",
     "on_time",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -215,21 +215,30 @@ def load_network_config(section: Mapping[str, Any] | NetworkConfig | None) -> Ne
         cfg = NetworkConfig.model_validate(dict(section or {}))
     except ValidationError as exc:
         raise validation_to_config_error(exc) from None
+    check_registered(cfg)
+    return cfg
+
+
+def check_registered(cfg: NetworkConfig) -> None:
+    """ConfigError unless the consensus and the selection policy are registered ones and PBFT's
+    fault counts fit its miners (the checks that take the simulators' modules, and numpy)."""
     from fedledger.netsim.consensus import CONSENSUS
     from fedledger.netsim.scheduling import POLICIES
 
-    if cfg.consensus not in CONSENSUS:
-        raise ConfigError(
-            f"{SECTION}.consensus: unknown consensus {cfg.consensus!r}; "
-            f"expected one of: {', '.join(CONSENSUS.names())}"
-        )
-    if cfg.selection not in POLICIES:
-        raise ConfigError(
-            f"{SECTION}.selection: unknown selection policy {cfg.selection!r}; "
-            f"expected one of: {', '.join(POLICIES.names())}"
-        )
+    for key, value, registry in (
+        ("consensus", cfg.consensus, CONSENSUS),
+        ("selection", cfg.selection, POLICIES),
+    ):
+        if value not in registry:
+            problem = (
+                f"unknown {registry.kind} {value!r}; expected one of: {', '.join(registry.names())}"
+            )
+            where = f"{SECTION}.{key}"
+            raise ConfigError(f"{where}: {problem}", problems=[(where, problem)])
     if cfg.consensus == "pbft":
         from fedledger.netsim.consensus.pbft import check_faults
 
-        check_faults(cfg.num_miners, cfg.pbft.faulty, cfg.pbft.crashed, field=f"{SECTION}.pbft")
-    return cfg
+        try:
+            check_faults(cfg.num_miners, cfg.pbft.faulty, cfg.pbft.crashed, field=f"{SECTION}.pbft")
+        except ConfigError as exc:
+            raise ConfigError(str(exc), problems=[(f"{SECTION}.pbft", str(exc))]) from None
