@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from fedledger.cli.chain import chain_app
 from fedledger.errors import FedLedgerError
 
 app = typer.Typer(
@@ -139,6 +140,7 @@ def audit(
 
 keys_app = typer.Typer(no_args_is_help=True, help="Make and inspect the parties' keys.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(chain_app, name="chain")
 
 
 @keys_app.command("new")
