@@ -4,17 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= runs/quickstart
 
-.PHONY: setup demo test lint typecheck compile bench clean
+.PHONY: setup demo test lint typecheck compile bench clean constraints
 BENCH  := .venv-bench
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# torch first, from TORCH_INDEX when set (the CPU build: a plain PyPI `torch` is a CUDA build);
+# on this machine `torch==2.13.0` finds the CPU wheel on its disk. Then the exact versions of
+# constraints.txt (the ranges are in pyproject.toml).
+TORCH         := torch==2.13.0
+TORCH_INDEX   ?=
+TORCH_INSTALL := $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU build of torch that lies on this machine's disk (a plain `torch` pulls a CUDA build)
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q $(TORCH_INSTALL)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -31,11 +37,12 @@ test: setup
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
 
-# benchmarks that compare with Flower run in their own venv (flwr pins typer/rich versions)
+# benchmarks that compare with Flower run in their own venv, resolved from pyproject.toml's
+# ranges without constraints.txt: flwr 1.35 caps typer < 0.21, rich < 15, packaging < 26
 $(BENCH)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/pip install -q --upgrade pip
-	$(BENCH)/bin/pip install -q torch==2.13.0
+	$(BENCH)/bin/pip install -q $(TORCH_INSTALL)
 	$(BENCH)/bin/pip install -q -e '.[bench]'
 	touch $@
 
@@ -46,6 +53,10 @@ bench: $(BENCH)/.installed $(VENV)/.installed
 
 compile: node_modules/.installed
 	node scripts/compile.js
+
+# after upgrading the venv and passing `make test`: pin what it holds
+constraints:
+	$(BIN)/python scripts/constraints.py > constraints.txt
 
 clean:
 	rm -rf $(VENV) $(BENCH) node_modules runs .pytest_cache .mypy_cache
