@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= runs/quickstart
 
-.PHONY: setup demo test lint typecheck compile bench clean constraints
+.PHONY: setup demo test lint typecheck compile bench clean node constraints
 BENCH  := .venv-bench
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -53,6 +53,10 @@ bench: $(BENCH)/.installed $(VENV)/.installed
 
 compile: node_modules/.installed
 	node scripts/compile.js
+
+# a Hardhat v2 node on 127.0.0.1 until Ctrl-C (PORT=8545 to choose the port; the URL is printed)
+node: $(VENV)/.installed node_modules/.installed
+	$(BIN)/fedledger chain $(if $(PORT),--port $(PORT))
 
 # after upgrading the venv and passing `make test`: pin what it holds
 constraints:
