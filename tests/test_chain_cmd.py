@@ -171,6 +171,27 @@ def test_a_node_modules_without_hardhat_says_run_npm_ci(tmp_path: Path) -> None:
         assert line.startswith(f"error: no Hardhat in {empty}: run `npm ci` first")
 
 
+def test_no_node_on_path_is_one_clear_line(tmp_path: Path) -> None:
+    """Hardhat is in node_modules but Node.js is not on PATH: one line saying to install it."""
+    nm = tmp_path / "node_modules"
+    (nm / ".bin").mkdir(parents=True)
+    (nm / ".bin" / "hardhat").write_text("#!/usr/bin/env node\n")
+    (nm / "hardhat").mkdir()
+    (nm / "hardhat" / "package.json").write_text('{"version": "2.29.1"}')
+    done = subprocess.run(
+        [*FEDLEDGER, "chain", "--detach", "--node-modules", str(nm)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path / "no-such-bin")},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: Node.js is not on PATH: install Node 20 (with npm), then run `npm ci`"
+    ]
+
+
 def test_hardhat_3_in_node_modules_is_refused(tmp_path: Path) -> None:
     """A node_modules whose Hardhat is not v2 (as `npx hardhat` may install) is named."""
     nm = tmp_path / "node_modules"
