@@ -11,7 +11,8 @@ from fedledger.ledger.store import BlobStore
 
 
 def tiny_config(**sections: Any) -> ExperimentConfig:
-    """4 clients on a subsample of digits, 3 rounds: seconds, not minutes."""
+    """4 clients on a subsample of digits, 3 rounds: seconds, not minutes. A section given
+    updates the default one (``model`` replaces it: its keys are that model's parameters)."""
     raw: dict[str, Any] = {
         "seed": 7,
         "name": "tiny",
@@ -28,7 +29,9 @@ def tiny_config(**sections: Any) -> ExperimentConfig:
         "ledger": {"enabled": True, "url": ""},
     }
     for name, values in sections.items():
-        if isinstance(values, dict):
+        if name == "model":  # every key but the name is the model's parameter: replace it all
+            raw["model"] = values
+        elif isinstance(values, dict):
             raw.setdefault(name, {}).update(values)
         else:
             raw[name] = values

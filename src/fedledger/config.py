@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import sys
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -30,8 +31,25 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def registered(name: str, *, builtin: tuple[str, ...], module: str, table: str) -> list[str] | None:
+    """None when ``name`` is a built-in or was registered by code already imported (a plugin
+    registers into ``module.table``, which is then loaded); else the names there are. Never
+    imports ``module``: a configuration is checked before torch is."""
+    loaded = sys.modules.get(module)
+    extra = sorted(getattr(loaded, table).names()) if loaded is not None else []
+    if name in builtin or name in extra:
+        return None
+    return sorted(set(builtin) | set(extra))
+
+
+BUILTIN_MODELS = ("cnn", "logreg", "mlp")  # fedledger.models; a test keeps the lists in step
+BUILTIN_DATASETS = ("csv", "digits", "mnist", "npz")  # fedledger.data.datasets
+BUILTIN_PARTITIONS = ("dirichlet", "iid", "quantity_skew", "shards")  # fedledger.data.partition
+
+
 class DataConfig(Section):
-    name: Literal["digits", "mnist", "csv", "npz"] = "digits"
+    name: str = "digits"
+    params: dict[str, Any] | None = Field(None, description="a plugin data set's own parameters")
     data_dir: str | None = None
     download: bool = False  # mnist only: fetch missing files with torchvision (online)
     path: str | None = None
@@ -39,19 +57,62 @@ class DataConfig(Section):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     max_train_samples: int | None = Field(None, gt=0)
     max_test_samples: int | None = Field(None, gt=0)
-    partition: Literal["iid", "dirichlet", "shards", "quantity_skew"] = "iid"
+    partition: str = "iid"
     alpha: float = Field(0.5, gt=0)
     shards_per_client: int = Field(2, ge=1)
     sigma: float = Field(1.0, gt=0)
     min_size: int = Field(1, ge=1)
+    partition_params: dict[str, Any] | None = Field(
+        None, description="a plugin partition scheme's own parameters"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        known = registered(
+            name, builtin=BUILTIN_DATASETS, module="fedledger.data.datasets", table="DATASETS"
+        )
+        if known is not None:
+            raise ValueError(
+                f"unknown dataset {name!r}; expected one of: {', '.join(known)} (a data set of "
+                "your own: register it in a module the config's plugins list names)"
+            )
+        return name
+
+    @field_validator("partition")
+    @classmethod
+    def _check_partition(cls, name: str) -> str:
+        known = registered(
+            name, builtin=BUILTIN_PARTITIONS, module="fedledger.data.partition", table="SCHEMES"
+        )
+        if known is not None:
+            raise ValueError(f"unknown partition {name!r}; expected one of: {', '.join(known)}")
+        return name
 
 
-class ModelConfig(Section):
-    name: Literal["logreg", "mlp", "cnn"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [64])
+class ModelConfig(BaseModel):
+    """``name`` picks a registered model; every other key is a parameter of that model, checked
+    against its config dataclass when the model is built (``hidden = [64]`` for mlp;
+    ``channels``, ``kernel_size``, ``hidden`` for cnn; a plugin's own)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str = "mlp"
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        known = registered(
+            name, builtin=BUILTIN_MODELS, module="fedledger.models.registry", table="MODELS"
+        )
+        if known is not None:
+            raise ValueError(
+                f"unknown model {name!r}; expected one of: {', '.join(known)} (a model of your "
+                "own: register it in a module the config's plugins list names)"
+            )
+        return name
 
     def params(self) -> dict[str, Any]:
-        return {"hidden": list(self.hidden)} if self.name == "mlp" else {}
+        return dict(self.model_extra or {})
 
 
 class FederationConfig(Section):
@@ -65,6 +126,10 @@ class FederationConfig(Section):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    trainer: str = Field("default", description="the client training loop (a plugin's, or default)")
+    trainer_params: dict[str, Any] | None = Field(
+        None, description="the training loop's own parameters"
+    )
     proximal_mu: float = Field(
         0.0,
         ge=0,
@@ -74,6 +139,19 @@ class FederationConfig(Section):
     # `members` (ascending) took part; written by a task's participation, see docs/incentives.md
     population: int | None = Field(None, ge=1)
     members: list[int] | None = None
+
+    @field_validator("trainer")
+    @classmethod
+    def _check_trainer(cls, name: str) -> str:
+        known = registered(
+            name, builtin=("default",), module="fedledger.client.trainers", table="TRAINERS"
+        )
+        if known is not None:
+            raise ValueError(
+                f"unknown training loop {name!r}; expected one of: {', '.join(known)} (a loop "
+                "of your own: register it in a module the config's plugins list names)"
+            )
+        return name
 
     @model_validator(mode="after")
     def _check_selection(self) -> FederationConfig:
@@ -220,6 +298,11 @@ class EvaluationConfig(Section):
 class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="modules that register models, datasets, partitions, rules, attacks or "
+        "training loops, imported before validation (docs/extending.md)",
+    )
     threads: int = Field(1, ge=1, description="torch intra-op threads; fixed for reproducibility")
     data: DataConfig = Field(default_factory=lambda: DataConfig())
     model: ModelConfig = Field(default_factory=lambda: ModelConfig())
@@ -290,6 +373,7 @@ class ExperimentConfig(Section):
             check_registered(network)  # consensus and selection by name, PBFT's faults
         return network
 
+
     @property
     def committee_enabled(self) -> CommitteeConfig | None:
         """The committee settings when the vote filter is on (``[committee]`` or rule ``committee``)."""
@@ -337,7 +421,9 @@ def config_from_dict(
     raw: dict[str, Any], *, source: str = "config", overrides: list[str] | None = None
 ) -> ExperimentConfig:
     """The validated config; a ConfigError naming each bad key, and the ``--set`` item that
-    gave it where one did (``overrides``)."""
+    gave it where one did (``overrides``). The config's ``plugins`` (and the installed ones)
+    are imported first, so that the names they register validate."""
+    raw = import_plugins(raw)
     try:
         with attack_params_deferred():  # everything cheap first: no torch for a typo
             cfg = ExperimentConfig.model_validate(raw)
@@ -375,7 +461,26 @@ def anchor_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
         relative = folder_ != ledger["keys"] and not Path(folder_).expanduser().is_absolute()
         if folder_ and relative:
             ledger["keys"] = KEYSTORE_PREFIX + str(base / folder_)
+    plugins = raw.get("plugins")
+    if isinstance(plugins, list):  # a module next to the file is recorded by its path
+        from fedledger.plugins import resolve_plugin
+
+        raw["plugins"] = [resolve_plugin(e, base) if isinstance(e, str) else e for e in plugins]
     return raw
+
+
+def import_plugins(raw: dict[str, Any]) -> dict[str, Any]:
+    """Import the plugins a config table names and the installed ones; ``raw`` with each
+    plugin as it is recorded (a module found in the working directory by its path, as
+    :func:`anchor_paths` records one next to a config file). A ConfigError when one fails."""
+    from fedledger.plugins import load_plugins, resolve_plugin
+
+    entries = raw.get("plugins", [])
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ConfigError(f"plugins must be a list of module names or .py paths, got {entries!r}")
+    resolved = [resolve_plugin(e, Path.cwd()) for e in entries]
+    load_plugins(resolved)
+    return {**raw, "plugins": resolved} if entries else raw
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

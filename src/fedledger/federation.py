@@ -47,6 +47,7 @@ def load_data(cfg: ExperimentConfig) -> Dataset:
         test_fraction=cfg.data.test_fraction,
         max_train_samples=cfg.data.max_train_samples,
         max_test_samples=cfg.data.max_test_samples,
+        params=cfg.data.params,
     )
 
 
@@ -62,6 +63,7 @@ def population_parts(cfg: ExperimentConfig, data: Dataset) -> list[np.ndarray]:
         shards_per_client=cfg.data.shards_per_client,
         sigma=cfg.data.sigma,
         min_size=cfg.data.min_size,
+        params=cfg.data.partition_params,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from fedledger.client.trainers import Trainer
 from fedledger.client.training import LocalResult, evaluate, train_local
 from fedledger.config import ExperimentConfig
 from fedledger.protocol.seeds import client_generator
@@ -25,11 +26,14 @@ def local_update(
     generator: torch.Generator,
 ) -> LocalResult:
     f = cfg.federation
-    return train_local(
+    train = train_local if f.trainer == "default" else _trainer(f.trainer)
+    extra = {} if f.trainer == "default" else {"params": dict(f.trainer_params or {})}
+    return train(
         model,
         params,
         x,
         y,
+        **extra,
         epochs=f.local_epochs,
         batch_size=f.batch_size,
         lr=f.lr,
@@ -39,6 +43,12 @@ def local_update(
         weight_decay=f.weight_decay,
         proximal_mu=f.proximal_mu,
     )
+
+
+def _trainer(name: str) -> Trainer:
+    from fedledger.client.trainers import TRAINERS
+
+    return TRAINERS.get(name)
 
 
 def evaluation_clients(cfg: ExperimentConfig, rnd: int) -> list[int]:

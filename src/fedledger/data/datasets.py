@@ -26,8 +26,8 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,16 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class _Request:
+    """What a loader is asked for: the run's seed and its ``[data]`` settings (``params``: a
+    plugin data set's own parameters table, ``data.params``)."""
+
     seed: int
     data_dir: Path | None
     path: Path | None
     label_column: str
     test_fraction: float
     download: bool
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +131,19 @@ class _Raw:
 Loader = Callable[[_Request], _Raw]
 DATASETS: Registry[Loader] = Registry("dataset")
 _FILE_DATASETS = ("csv", "npz")
+_BUILTIN = ("csv", "digits", "mnist", "npz")
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Decorator: register ``loader(request: DatasetRequest) -> RawDataset`` under ``name``
+    (docs/extending.md). The loader returns the raw arrays and how to fit the preprocessing
+    (``standardise``, ``scale(divisor)``); :func:`split` makes a stratified test split."""
+    return DATASETS.register(name)
+
+
+# the loader interface, under public names
+DatasetRequest = _Request
+RawDataset = _Raw
 
 
 def dataset_names() -> list[str]:
@@ -144,6 +161,7 @@ def load_dataset(
     max_train_samples: int | None = None,
     max_test_samples: int | None = None,
     download: bool = False,
+    params: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """Load data set ``name`` (see the module docstring for each one's preprocessing).
 
@@ -175,7 +193,13 @@ def load_dataset(
             f"dataset {name!r} takes no path (path is for {' / '.join(_FILE_DATASETS)}); "
             + ("use data_dir for the folder of the IDX files" if name == "mnist" else "drop it")
         )
+    if params and name in _BUILTIN:
+        raise ConfigError(
+            f"dataset {name!r} takes no data.params (they are for a plugin's data set), got "
+            f"{dict(params)!r}"
+        )
     req = _Request(
+        params=dict(params or {}),
         seed=seed,
         data_dir=None if data_dir is None else Path(data_dir),
         path=None if path is None else Path(path),
@@ -301,6 +325,12 @@ def _split_raw(
         fit=fit,
         feature_names=feature_names,
     )
+
+
+# the preprocessing and split helpers a plugin's loader uses
+standardise = _standardise
+scale = _scale
+split = _split_raw
 
 
 # ----------------------------------------------------------------------------- digits
@@ -463,6 +493,8 @@ def _load_mnist(req: _Request) -> _Raw:
 def _require_file(req: _Request, kind: str) -> Path:
     if req.path is None:
         raise ConfigError(f"dataset {kind!r} needs path= (data.path) pointing to your .{kind} file")
+    if req.path.is_dir():
+        raise DataError(f"data.path {req.path} is a directory; point it at your .{kind} file")
     if not req.path.is_file():
         raise DataError(
             f"{kind} file not found: looked for {req.path} (absolute: {req.path.resolve()}); "

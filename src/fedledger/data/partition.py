@@ -18,8 +18,9 @@ Each client's part is a sorted int64 array of indices into ``labels``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,10 +38,19 @@ class _Args:
     shards_per_client: int
     sigma: float
     min_size: int
+    params: Mapping[str, Any] = field(default_factory=dict)  # data.partition_params (plugins)
 
 
 Scheme = Callable[[np.ndarray, _Args, np.random.Generator], list[np.ndarray]]
 SCHEMES: Registry[Scheme] = Registry("partition scheme")
+_BUILTIN = ("dirichlet", "iid", "quantity_skew", "shards")
+PartitionArgs = _Args  # the scheme interface, under a public name
+
+
+def register_partition(name: str) -> Callable[[Scheme], Scheme]:
+    """Decorator: register ``scheme(labels, args: PartitionArgs, rng) -> list of index
+    arrays`` (one per client, together every index once) under ``name``."""
+    return SCHEMES.register(name)
 
 
 def partition_names() -> list[str]:
@@ -74,6 +84,7 @@ def partition(
     shards_per_client: int = 2,
     sigma: float = 1.0,
     min_size: int = 1,
+    params: Mapping[str, Any] | None = None,
 ) -> list[np.ndarray]:
     """Assign every index of ``labels`` (N,) to exactly one of ``num_clients`` clients.
 
@@ -95,7 +106,13 @@ def partition(
         shards_per_client=_positive_int("shards_per_client", shards_per_client),
         sigma=float(sigma),
         min_size=_positive_int("min_size", min_size),
+        params=dict(params or {}),
     )
+    if args.params and scheme in _BUILTIN:
+        raise ConfigError(
+            f"partition {scheme!r} takes no data.partition_params (they are for a plugin's "
+            f"scheme), got {dict(params or {})!r}"
+        )
     if not (math.isfinite(args.alpha) and args.alpha > 0):
         raise ConfigError(f"alpha (dirichlet concentration) must be > 0, got {alpha!r}")
     if not (math.isfinite(args.sigma) and args.sigma >= 0):
@@ -105,8 +122,16 @@ def partition(
             f"cannot give {n} clients at least {args.min_size} sample(s) each from {len(y)} "
             "samples; use fewer clients or a smaller min_size"
         )
-    parts = fn(y, args, np.random.default_rng(seed))
-    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+    drawn = fn(y, args, np.random.default_rng(seed))
+    parts = [np.sort(np.asarray(p, dtype=np.int64)) for p in drawn]
+    if scheme not in _BUILTIN:  # a plugin's scheme must still give every sample to one client
+        got = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if len(parts) != n or not np.array_equal(got, np.arange(len(y))):
+            raise ConfigError(
+                f"partition {scheme!r} must return {n} index arrays that together hold every "
+                f"sample index 0..{len(y) - 1} exactly once"
+            )
+    return parts
 
 
 def label_histogram(
