@@ -75,9 +75,13 @@ def test_async_fedbuff_runs_in_simulated_time(tmp_path: Path) -> None:
 
 
 def test_async_with_the_ledger_is_a_clear_error(tmp_path: Path) -> None:
-    cfg = tiny_config(network=NETWORK, asynchronous={"buffer_size": 2})
-    with pytest.raises(ConfigError, match="ledger.enabled = false"):
-        run_experiment(cfg, out=tmp_path / "x", progress=False)
+    with pytest.raises(ConfigError, match="ledger.enabled = false"):  # as the config is read
+        run_experiment(
+            tiny_config(network=NETWORK, asynchronous={"buffer_size": 2}),
+            out=tmp_path / "x",
+            progress=False,
+        )
+    assert not (tmp_path / "x").exists()
 
 
 def test_bad_network_parameters_are_config_errors() -> None:

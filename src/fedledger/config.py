@@ -373,6 +373,17 @@ class ExperimentConfig(Section):
             check_registered(network)  # consensus and selection by name, PBFT's faults
         return network
 
+    @model_validator(mode="after")
+    def _check_asynchronous(self) -> ExperimentConfig:
+        if self.asynchronous is not None and self.network is None:
+            raise ValueError(
+                "[asynchronous] runs in the simulated time of a network: add a [network] section"
+            )
+        if self.asynchronous is not None and self.ledger.enabled:
+            raise ValueError(
+                "[asynchronous] runs without the ledger for now: set ledger.enabled = false"
+            )
+        return self
 
     @property
     def committee_enabled(self) -> CommitteeConfig | None:
@@ -518,6 +529,9 @@ def format_validation_error(
         cause = err.get("ctx", {}).get("error")
         if isinstance(cause, ConfigError) and cause.problems:  # a section's own, key by key
             problems += cause.problems
+        elif err["type"] == "model_type":  # a value where a section belongs
+            got = err.get("input")
+            problems.append((loc, f"expected a table (the [{loc}] section), got {got!r}"))
         elif err["type"] == "extra_forbidden":
             close = _closest_key(err["loc"])
             hint = f"did you mean {close!r}? (docs/configuration.md lists every key)"

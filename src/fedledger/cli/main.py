@@ -108,7 +108,9 @@ def run(
             soft_wrap=True,
         )
     console.print(
-        f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)"
+        f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -66,11 +66,12 @@ def netsim_command(
 ) -> None:
     """Run the sweep and write ``out/netsim.csv`` and ``out/netsim_*.png``."""
     from fedledger.netsim import plots
-    from fedledger.netsim.sweep import parse_sweep, run_sweep
+    from fedledger.netsim.sweep import parse_sweep, run_sweep, sweep_points
 
     console = console or Console(stderr=True)
     section, seed = read_network_section(config)
     sweeps = [parse_sweep(s) for s in sweep]
+    sweep_points(section, seed, sweeps)  # every point valid before the progress bar starts
     total = math.prod(len(v) for _, v in sweeps) if sweeps else 1
     out.mkdir(parents=True, exist_ok=True)
     with Progress(

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from fedledger import errors
 from fedledger.errors import LedgerError
 
 
@@ -37,8 +38,8 @@ class Child:
             msg = self._conn.recv()
         except EOFError:
             raise self._gone() from None
-        if msg[0] == "error":
-            raise LedgerError(f"{msg[1]}: {msg[2]}")
+        if msg[0] == "error":  # fedledger's own errors say what went wrong without their type
+            raise LedgerError(msg[2] if _ours(msg[1]) else f"{msg[1]}: {msg[2]}")
         return msg[1]
 
     def stop(self) -> None:
@@ -60,6 +61,11 @@ class Child:
 
     def _gone(self) -> LedgerError:
         return LedgerError(f"the {self.name} exited unexpectedly (exit code {self._proc.exitcode})")
+
+
+def _ours(type_name: str) -> bool:
+    error = getattr(errors, type_name, None)
+    return isinstance(error, type) and issubclass(error, errors.FedLedgerError)
 
 
 def _off_first_cpu(target: Callable[..., None], *args: Any) -> None:

@@ -63,6 +63,9 @@ def prepare_run_dir(out: Path, *, overwrite: bool) -> None:
     run directory, which is then removed. Anything else is a ConfigError, and nothing is
     touched."""
     if not out.exists():
+        above = next((p for p in out.parents if p.exists()), None)  # what mkdir would meet
+        if above is not None and not above.is_dir():
+            raise ConfigError(f"the run directory {out} cannot be made: {above} is a file")
         return
     if not out.is_dir():
         raise ConfigError(f"the run directory {out} is a file; choose another --out")

@@ -108,9 +108,18 @@ def _record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _read(file: Path, record: dict[str, Any]) -> tuple[np.ndarray, list[str] | None]:
-    if not file.exists():
-        raise DataError(f"{file} does not exist")
+    if not file.is_file():
+        what = "is a directory" if file.is_dir() else "does not exist"
+        raise DataError(f"{file} {what}; pass a CSV or .npz file of rows to predict")
     if file.suffix == ".npz":
         try:
             with np.load(file, allow_pickle=False) as npz:
@@ -124,19 +133,33 @@ def _read(file: Path, record: dict[str, Any]) -> tuple[np.ndarray, list[str] | N
     features = [str(c) for c in record.get("feature_names") or []]
     if not features:
         raise DataError(f"the run trained on {record.get('dataset')!r}, not a CSV: pass an .npz")
-    with file.open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+    try:
+        with file.open(newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh) if r]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{file} is not a CSV text file (UTF-8): {exc}") from None
     if not rows:
         raise DataError(f"{file}: empty CSV file")
     header = [h.strip() for h in rows[0]]
     missing = [f for f in features if f not in header]
     if missing:
-        raise DataError(f"{file}: the run's feature columns {missing} are missing")
+        raise DataError(
+            f"{file}: the run's feature columns {missing} are missing; its header is {header}, "
+            f"and the run was trained on the columns {features}"
+        )
     cols = [header.index(f) for f in features]
     try:
         x = np.array([[float(r[c]) for c in cols] for r in rows[1:]], dtype=np.float64)
-    except (ValueError, IndexError) as exc:
-        raise DataError(f"{file}: feature values must be numbers in every row: {exc}") from None
+    except (ValueError, IndexError):
+        line, name, got = next(
+            (i, features[j], r[c] if c < len(r) else "")
+            for i, r in enumerate(rows[1:], start=2)
+            for j, c in enumerate(cols)
+            if not _is_number(r[c] if c < len(r) else "")
+        )
+        raise DataError(
+            f"{file}: line {line}: feature column {name!r} must hold a number, got {got!r}"
+        ) from None
     label = record.get("label_column")
     truth = None
     if isinstance(label, str) and label in header:

@@ -93,9 +93,24 @@ class TxLog:
     def __len__(self) -> int:
         return self.tx_count
 
+    @classmethod
+    def continued(cls, path: Path, records: Iterable[TxRecord]) -> TxLog:
+        """A log that holds ``records`` (an interrupted run's, up to where it goes on): the
+        file is replaced by them (atomically) and further records are appended to it."""
+        log = cls()
+        for rec in records:
+            log.append(rec)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(r.to_json() + "\n" for r in log.records), encoding="utf-8")
+        tmp.replace(path)
+        log._fh = path.open("a", encoding="utf-8")
+        return log
+
     @staticmethod
-    def read(path: Path) -> list[TxRecord]:
-        """The records of a ``transactions.jsonl``; a LedgerError names the first bad line."""
+    def read(path: Path, *, complete_lines_only: bool = False) -> list[TxRecord]:
+        """The records of a ``transactions.jsonl``; a LedgerError names the first bad line.
+        ``complete_lines_only``: a last line without its newline (a run killed while writing
+        it) is left out rather than an error."""
         if not path.exists():
             raise LedgerError(
                 f"no transaction log at {path}; was this run made with the ledger on?"
@@ -103,6 +118,8 @@ class TxLog:
         out = []
         with path.open("rb") as fh:
             for n, raw in enumerate(fh, 1):
+                if complete_lines_only and not raw.endswith(b"\n"):
+                    break
                 if raw.strip():
                     out.append(_parse_record(raw, where=f"{path}:{n}"))
         return out
@@ -185,9 +202,11 @@ class Chain:
         except Exception:  # the provider's own errors vary by transport
             connected = False
         if not connected:
+            scheme = "" if "://" in url else " (a node's URL starts with http:// or https://)"
             raise LedgerError(
-                f"cannot reach an Ethereum JSON-RPC node at {url}; start one (e.g. "
-                "`npx hardhat node`) or set ledger.url to an empty string for the embedded chain"
+                f"cannot reach an Ethereum JSON-RPC node at {url}{scheme}; start one (e.g. "
+                '`npx hardhat node`), or use the embedded chain: ledger.url = "" for a run, '
+                "no --url for an audit"
             )
         chain = cls(w3, embedded=False)
         to_fund = [a for a in fund if w3.eth.get_balance(to_checksum_address(a)) < ETHER]

@@ -180,6 +180,23 @@ def run_sweep(
     progress: Callable[[int, int, Mapping[str, Value]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for every point of the Cartesian product of ``sweeps`` (one row when empty)."""
+    configs = sweep_points(section, seed, sweeps)
+    rows = []
+    for i, (swept, cfg, point_seed) in enumerate(configs):
+        row = run_point(cfg, point_seed)
+        for k, v in swept.items():
+            row.setdefault(k, v)
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(configs), swept)
+    return rows
+
+
+def sweep_points(
+    section: Mapping[str, Any], seed: int, sweeps: Sequence[Sweep]
+) -> list[tuple[dict[str, Value], NetworkConfig, int]]:
+    """Every point's (swept values, validated config, seed); a ConfigError before anything
+    runs when one of them is invalid."""
     keys = [k for k, _ in sweeps]
     points = list(itertools.product(*(v for _, v in sweeps))) if sweeps else [()]
     configs = []
@@ -194,15 +211,7 @@ def run_sweep(
             else:
                 sec = apply_override(sec, k, v)
         configs.append((dict(zip(keys, point, strict=True)), load_network_config(sec), point_seed))
-    rows = []
-    for i, (swept, cfg, point_seed) in enumerate(configs):
-        row = run_point(cfg, point_seed)
-        for k, v in swept.items():
-            row.setdefault(k, v)
-        rows.append(row)
-        if progress is not None:
-            progress(i + 1, len(configs), swept)
-    return rows
+    return configs
 
 
 def csv_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
