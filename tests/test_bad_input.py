@@ -546,3 +546,11 @@ def test_bad_input_gets_one_clear_message(case: Case, env: Env) -> None:
         assert fragment in text, f"{fragment!r} not in:\n{res.output}"
     assert not any(fragment in text for fragment in case.not_says), res.output
     assert case.then(env)
+
+
+def test_a_path_that_looks_like_markup_is_printed_as_written(tmp_path: Path) -> None:
+    """rich would read ``[x]`` in a run directory's name as a style and drop it."""
+    out = tmp_path / "[x]"
+    res = runner.invoke(app, ["run", QUICKSTART, *SMALL, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"results in {out}/" in " ".join(res.output.split())

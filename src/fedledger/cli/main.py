@@ -41,6 +41,11 @@ def _main(
     """Blockchain-based federated learning on a real Ethereum ledger."""
 
 
+def _say(text: str) -> None:
+    """A line on stderr as it is written (a path like runs/[x] is not rich markup)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     console.print(
         f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
@@ -78,11 +83,9 @@ def run(
         raise _fail(exc) from None
     except KeyboardInterrupt:
         where = run_dir if run_dir is not None else "the run directory"
-        console.print(
+        _say(
             f"interrupted: {where} holds the rounds recorded so far and no summary; "
-            f"`fedledger audit {where}` checks them and reports the run as unfinished",
-            highlight=False,
-            soft_wrap=True,
+            f"`fedledger audit {where}` checks them and reports the run as unfinished"
         )
         raise typer.Exit(130) from None
     if json_:  # the file itself: what a script would read from the run directory
@@ -107,11 +110,7 @@ def run(
             highlight=False,
             soft_wrap=True,
         )
-    console.print(
-        f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)",
-        highlight=False,
-        soft_wrap=True,
-    )
+    _say(f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)")
 
 
 @app.command()
@@ -193,9 +192,7 @@ def keys_new(
         )
     except FedLedgerError as exc:
         raise _fail(exc) from None
-    console.print(
-        f"wrote {len(files)} keystore files to {out}/ (admin, aggregator, {count} clients)"
-    )
+    _say(f"wrote {len(files)} keystore files to {out}/ (admin, aggregator, {count} clients)")
 
 
 @app.command()
@@ -249,11 +246,7 @@ def sweep(
     except FedLedgerError as exc:
         raise _fail(exc) from None
     failed = [r for r in rows if not str(r.get("status", "")).startswith("ok")]
-    console.print(
-        f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png",
-        highlight=False,
-        soft_wrap=True,
-    )
+    _say(f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png")
     if failed:  # the table is written; the exit code says it is incomplete
         raise typer.Exit(1)
 
