@@ -102,7 +102,11 @@ def keys_twice(env: Env) -> list[str]:
 CONFIG_CASES = [
     Case(
         "toml-syntax",
-        lambda env: ["run", env.file("c.toml", "seed = 0\n[federation]\nrounds = = 3\n")],
+        lambda env: [
+            "run",
+            env.file("c.toml", "seed = 0\n[federation]\nrounds = = 3\n"),
+            *env.out(),
+        ],
         ("c.toml is not valid TOML", "line 3, column 10"),
     ),
     Case(
@@ -113,12 +117,12 @@ CONFIG_CASES = [
     ),
     Case(
         "unknown-key",
-        lambda env: ["run", env.file("c.toml", "[federation]\nrouns = 3\n")],
+        lambda env: ["run", env.file("c.toml", "[federation]\nrouns = 3\n"), *env.out()],
         ("unknown key 'federation.rouns'", "did you mean 'federation.rounds'?"),
     ),
     Case(
         "section-is-a-value",
-        lambda env: ["run", env.file("c.toml", "federation = 3\n")],
+        lambda env: ["run", env.file("c.toml", "federation = 3\n"), *env.out()],
         ("federation: expected a table (the [federation] section), got 3",),
     ),
     Case(
@@ -250,12 +254,12 @@ CONFIG_CASES = [
     ),
     Case(
         "missing-config-file",
-        lambda env: ["run", str(env.tmp / "nope.toml")],
+        lambda env: ["run", str(env.tmp / "nope.toml"), *env.out()],
         ("config file", "nope.toml does not exist"),
     ),
     Case(
         "config-is-a-directory",
-        lambda env: ["run", str(env.tmp)],
+        lambda env: ["run", str(env.tmp), *env.out()],
         ("is a directory; pass the path of a TOML file",),
     ),
 ]
