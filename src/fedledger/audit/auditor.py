@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ from fedledger.ledger.contract import FedLedgerContract
 from fedledger.ledger.deployment import DEPLOYMENT_FILE, TX_FILE, Deployment
 from fedledger.ledger.store import BlobStore
 
+AuditProgress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: ``"transactions"`` (replayed on the embedded chain, or
+looked up on the node), then ``"rounds"`` (re-made); called as each one is done."""
+
 
 @dataclass
 class RunInputs:
@@ -56,9 +61,22 @@ class RunInputs:
     store: BlobStore
 
 
-def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
+def audit_run(
+    run_dir: str | Path, *, url: str | None = None, progress: AuditProgress | None = None
+) -> AuditReport:
     """Audit a run directory. Raises AuditError only when there is nothing to audit (no
-    config.toml, a run without the ledger); everything else is a finding in the report."""
+    config.toml, a run without the ledger); everything else is a finding in the report.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory written by ``fedledger run``.
+    url
+        Read the ledger from this live JSON-RPC node instead of replaying the embedded chain.
+    progress
+        Told of each transaction and round done (``fedledger audit``'s progress bar).
+    """
+    tell: AuditProgress = progress or _silent
     run = Path(run_dir)
     report = AuditReport(run_dir=run)
     inputs = _load_inputs(run, report)
@@ -67,7 +85,7 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
     torch.set_num_threads(inputs.cfg.threads)
     deterministic_torch()
     try:
-        opened = _open_chain(inputs, url, report)
+        opened = _open_chain(inputs, url, report, tell)
         if opened is None:
             return report
         chain, logs, deployed = opened
@@ -81,7 +99,14 @@ def audit_run(run_dir: str | Path, *, url: str | None = None) -> AuditReport:
             return report
         if not check_deployment(view, inputs.cfg, inputs.config_bytes, inputs.deployment, report):
             return report
-        replay = replay_rounds(view, inputs.cfg, inputs.deployment, inputs.store, report)
+        replay = replay_rounds(
+            view,
+            inputs.cfg,
+            inputs.deployment,
+            inputs.store,
+            report,
+            progress=lambda done, total: tell("rounds", done, total),
+        )
         check_outputs(run, view, replay, inputs.cfg, report)
         if inputs.cfg.task is not None:
             check_market(run, chain, view, replay, inputs.cfg, deployed, report)
@@ -122,8 +147,12 @@ def _load_inputs(run: Path, report: AuditReport) -> RunInputs | None:
     return RunInputs(run=run, cfg=cfg, config_bytes=config_bytes, deployment=dep, store=store)
 
 
+def _silent(stage: str, done: int, total: int) -> None:
+    return None
+
+
 def _open_chain(
-    inputs: RunInputs, url: str | None, report: AuditReport
+    inputs: RunInputs, url: str | None, report: AuditReport, tell: AuditProgress
 ) -> tuple[Chain, list[Any] | None, dict[str, str]] | None:
     """The run's chain: a live node, or the embedded chain replayed from its genesis (then
     with the replay's logs, so that the events need not be queried again), and the address
@@ -133,14 +162,18 @@ def _open_chain(
     if url or not dep.embedded:
         chain = Chain.from_url(url or dep.url)
         if records is not None:
+            total = sum(1 for r in records if not r.is_mining)
             for k, rec in enumerate(records):
-                if not rec.is_mining and not _on_node(chain, rec):
+                if rec.is_mining:
+                    continue
+                if not _on_node(chain, rec):
                     report.error(
                         "ledger",
                         f"{TX_FILE} line {k + 1}: transaction {rec.tx_hash} ({rec.label!r}, "
                         f"round {rec.round}) is not on the node",
                     )
-            report.transactions = sum(1 for r in records if not r.is_mining)
+                report.transactions += 1
+                tell("transactions", report.transactions, total)
         on_node: dict[str, str] = {}
         for rec in records or []:
             if rec.label in DEPLOY_LABELS and _on_node(chain, rec):
@@ -159,9 +192,12 @@ def _open_chain(
         return None
     logs: list[Any] = []
     deployed: dict[str, str] = {}
+    total = sum(1 for r in records if not r.is_mining)
     try:
         for rec, receipt in chain.replay(records):
-            report.transactions += 0 if rec.is_mining else 1
+            if not rec.is_mining:
+                report.transactions += 1
+                tell("transactions", report.transactions, total)
             logs += receipt.get("logs", [])
             if rec.label in DEPLOY_LABELS and receipt.get("contractAddress"):
                 deployed[rec.label] = str(receipt["contractAddress"])
@@ -205,4 +241,4 @@ def config_digest(config_bytes: bytes) -> bytes:
     return hashlib.sha256(config_bytes).digest()
 
 
-__all__ = ["AuditReport", "LedgerView", "audit_run"]
+__all__ = ["AuditProgress", "AuditReport", "LedgerView", "audit_run"]

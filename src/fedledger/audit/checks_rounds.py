@@ -92,7 +92,10 @@ def replay_rounds(
     dep: Deployment,
     store: BlobStore,
     report: AuditReport,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RoundReplay:
+    """Re-make every round the contract counts; ``progress(done, total)`` after each."""
     out = RoundReplay()
     params_onchain = view.params
     assert params_onchain is not None
@@ -118,6 +121,8 @@ def replay_rounds(
         report.error("model", "the initial global model is not the model config.toml initialises")
     salt = selection_salt(cfg.seed)
     for rnd in range(view.round_count):
+        if progress is not None and rnd > 0:
+            progress(rnd, view.round_count)
         if report.full:
             break
         report.rounds += 1
@@ -185,6 +190,9 @@ def replay_rounds(
         fe = federated_evaluate(cfg, fed.model, params, fed.client_x, fed.client_y, rnd=rnd)
         if fe is not None:
             out.metrics[rnd].update(zip(FEDERATED_METRICS, fe, strict=True))
+    else:
+        if progress is not None and view.round_count:
+            progress(view.round_count, view.round_count)
     return out
 
 

@@ -122,15 +122,22 @@ def audit(
     json_: Annotated[
         bool, typer.Option("--json", help="print the report as JSON on stdout")
     ] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Replay the ledger and check every signature, blob, aggregation and output. Exit 0 if
     consistent, 1 if not."""
-    from fedledger.audit import audit_run
+    from fedledger.audit.progress import audit_bar
 
-    try:
-        report = audit_run(run_dir, url=url)
-    except FedLedgerError as exc:
-        raise _fail(exc, code=1) from None
+    failed: FedLedgerError | None = None
+    with audit_bar(console, enabled=not quiet) as bar:
+        from fedledger.audit.auditor import audit_run
+
+        try:
+            report = audit_run(run_dir, url=url, progress=bar.update)
+        except FedLedgerError as exc:
+            failed = exc
+    if failed is not None:
+        raise _fail(failed, code=1) from None
     if json_:
         typer.echo(report.to_json())
     else:
