@@ -140,11 +140,12 @@ def audit(
         fresh = "fedledger.audit.auditor" not in sys.modules
         if fresh:
             gc.disable()
-        from fedledger.audit.auditor import audit_run
-
-        if fresh:
-            gc.freeze()
-            gc.enable()
+        try:
+            from fedledger.audit.auditor import audit_run
+        finally:
+            if fresh:
+                gc.freeze()
+                gc.enable()
         atexit.unregister(gc.freeze)
         atexit.register(gc.freeze)
         try:
