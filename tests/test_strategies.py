@@ -396,6 +396,9 @@ class _Stateless:
             params, delta
         )
 
+    def state_dict(self) -> dict[str, Any]:  # what a checkpoint keeps: a fresh optimiser's
+        return create_server_optimizer(ServerConfig(optimizer=self.name), dim=self.dim).state_dict()
+
 
 @pytest.mark.parametrize(
     ("swap", "bad_rounds"),

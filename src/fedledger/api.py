@@ -116,6 +116,7 @@ def run(
     on_round: Callable[[RoundResult], None] | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    resume: bool = False,
     hooks: Hooks | None = None,
 ) -> RunResult:
     """Run one experiment.
@@ -132,6 +133,10 @@ def run(
         Called with each round's :class:`RoundResult` as soon as the round is recorded.
     progress
         Show the label histogram and the progress bar on stderr.
+    resume
+        ``out`` holds an interrupted run of this config: go on from its last recorded round
+        (the final model is the one an uninterrupted run gives; see
+        :mod:`fedledger.engine.resume` for what can be resumed).
 
     Raises
     ------
@@ -152,6 +157,7 @@ def run(
             progress=progress,
             overwrite=overwrite,
             on_round=callback,
+            resume=resume,
         )
         # the config the run resolved (a task's participation fills in who joined)
         recorded = config_from_dict(_toml_table(run_dir / "config.toml"))
@@ -165,6 +171,10 @@ def run(
 
     if out is not None:
         return go(Path(out), keep=True)
+    if resume:
+        from fedledger.errors import ConfigError
+
+        raise ConfigError("resume=True needs out=, the run directory to go on with")
     with tempfile.TemporaryDirectory(prefix="fedledger-run-") as tmp:
         return go(Path(tmp) / "run", keep=False)
 

@@ -25,8 +25,6 @@ A corrupted file is a finding naming the file and the line or item, never a trac
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from fedledger.audit.checks_outputs import check_outputs
 from fedledger.audit.checks_rounds import replay_rounds
 from fedledger.audit.report import AuditReport
 from fedledger.config import ExperimentConfig, load_config
+from fedledger.determinism import deterministic_torch
 from fedledger.errors import AuditError, ConfigError, FedLedgerError, LedgerError, StoreError
 from fedledger.ledger.chain import Chain, TxLog, TxRecord
 from fedledger.ledger.contract import FedLedgerContract
@@ -221,20 +220,6 @@ def _on_node(chain: Chain, rec: TxRecord) -> bool:
     except Exception:  # web3 raises TransactionNotFound (or a node-specific error)
         return False
     return tx is not None
-
-
-def deterministic_torch() -> None:
-    """``torch.use_deterministic_algorithms(True)``, the run's setting, without importing
-    ``torch._inductor`` for it (0.8 s, a fifth of an audit): that function sets ATen's flag
-    and inductor's ``config.deterministic``, which only compiled graphs read and which
-    inductor's config takes from ``TORCHINDUCTOR_DETERMINISTIC`` when it is first imported.
-    Already imported (or a torch without the private setter): the function itself."""
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if "torch._inductor.config" in sys.modules or setter is None:
-        torch.use_deterministic_algorithms(True)
-        return
-    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
-    setter(True, warn_only=False)
 
 
 def config_digest(config_bytes: bytes) -> bytes:

@@ -65,6 +65,10 @@ def run(
     overwrite: Annotated[
         bool, typer.Option(help="replace an earlier run in the run directory")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(help="go on with the interrupted run in the run directory (same config)"),
+    ] = False,
     json_: Annotated[
         bool, typer.Option("--json", help="print summary.json on stdout instead of the lines")
     ] = False,
@@ -72,20 +76,28 @@ def run(
     """Run a federated-learning experiment and write RUN_DIR (which must be new or empty)."""
     from fedledger.api import run as run_api
     from fedledger.config import load_config
+    from fedledger.errors import ConfigError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run_dir = out
     try:
         cfg = load_config(config, set_ or [])
         run_dir = out or Path("runs") / cfg.name
-        summary = run_api(cfg, out=run_dir, progress=not quiet, overwrite=overwrite).summary
+        if resume and overwrite:
+            raise ConfigError(
+                "--resume goes on with the run in --out, --overwrite replaces it: choose one"
+            )
+        summary = run_api(
+            cfg, out=run_dir, progress=not quiet, overwrite=overwrite, resume=resume
+        ).summary
     except FedLedgerError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         where = run_dir if run_dir is not None else "the run directory"
         _say(
             f"interrupted: {where} holds the rounds recorded so far and no summary; "
-            f"`fedledger audit {where}` checks them and reports the run as unfinished"
+            f"`fedledger audit {where}` checks them and reports the run as unfinished, and "
+            "`fedledger run` with the same arguments and --resume goes on with it"
         )
         raise typer.Exit(130) from None
     if json_:  # the file itself: what a script would read from the run directory

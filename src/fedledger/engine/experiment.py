@@ -29,10 +29,13 @@ from fedledger.client import evaluate
 from fedledger.client.local import FEDERATED_METRICS, federated_evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
+from fedledger.determinism import deterministic_torch
+from fedledger.engine.checkpoint import RoundState, save_state
 from fedledger.engine.devices import Devices
 from fedledger.engine.ledger_process import LedgerProcess
 from fedledger.engine.market import Scorer, write_payouts
 from fedledger.engine.outputs import RoundCallback, RunOutputs
+from fedledger.engine.resume import restore, resume_point, snapshot
 from fedledger.engine.rounds import Hooks, aggregator_round, clients_round
 from fedledger.errors import ConfigError, LedgerError
 from fedledger.federation import build_federation, ledger_params
@@ -43,8 +46,9 @@ from fedledger.incentives.participation import (
     write_offers,
 )
 from fedledger.incentives.terms import market_plan
+from fedledger.ledger.deployment import DEPLOYMENT_FILE, Deployment
 from fedledger.ledger.keys import load_keys
-from fedledger.ledger.session import RoundPlan, planned_domain
+from fedledger.ledger.session import ResumePoint, RoundPlan, planned_domain
 from fedledger.ledger.signing import domain_separator
 from fedledger.ledger.store import sha256_hex
 from fedledger.protocol.blobs import model_blob
@@ -97,13 +101,18 @@ def run_experiment(
     progress: bool = True,
     overwrite: bool = False,
     on_round: RoundCallback | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run ``cfg`` and write RUN_DIR ``out``; returns the summary dict (also summary.json).
 
     ``out`` must not exist or be empty (a ConfigError otherwise: two runs' records must never
     mix); ``overwrite`` first removes an earlier run written there. ``on_round(row)`` gets
-    each metrics row as it is written. (The typed entry point is :func:`fedledger.api.run`.)"""
-    prepare_run_dir(out, overwrite=overwrite)
+    each metrics row as it is written. ``resume``: go on with the interrupted run of ``cfg``
+    in ``out`` (:mod:`fedledger.engine.resume`). (The typed entry point is
+    :func:`fedledger.api.run`.)"""
+    state = resume_point(out, cfg) if resume else None
+    if state is None:  # a run to resume that recorded no round yet starts afresh
+        prepare_run_dir(out, overwrite=overwrite or resume)
     offers = None
     if needs_resolution(cfg):  # the crowd decides who joins: the run is theirs
         cfg, offers = resolve(cfg)
@@ -113,7 +122,7 @@ def run_experiment(
         return run_async_experiment(cfg, out=out, progress=progress, on_round=on_round)
     hooks = hooks or Hooks()
     torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
+    deterministic_torch()  # without importing torch._inductor (0.8 s)
     t_start = time.perf_counter()
     fed_cfg = cfg.federation
     fed = build_federation(cfg)
@@ -136,14 +145,23 @@ def run_experiment(
     all_entries: list[list[tuple[int, int, bool, bool]]] = []
     outcome: dict[str, Any] | None = None
 
-    outputs = RunOutputs(out, cfg, on_round=on_round)
+    det = [0, 0, 0]  # detection tp, fp, fn over all rounds
+    flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
+    start = 0
+    if state is not None:
+        params, global_hash, flag_counts, det = restore(state, fed=fed, adversary=adv, server=server)
+        start = state.round + 1
+    outputs = RunOutputs(
+        out, cfg, on_round=on_round, resume_after=None if state is None else state.round
+    )
     if offers is not None:
         write_offers(out / "participation.csv", offers)
-    outputs.write_preprocessing(fed.data)
-    outputs.write_clients(
-        label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
-        show=progress,
-    )
+    if state is None:
+        outputs.write_preprocessing(fed.data)
+        outputs.write_clients(
+            label_histogram(fed.data.y_train, fed.parts, num_classes=fed.data.num_classes),
+            show=progress,
+        )
 
     blob = model_blob(params)
     global_hash = bytes.fromhex(sha256_hex(blob))
@@ -152,7 +170,7 @@ def run_experiment(
     planned: str | None = None
     if keys is not None:
         url = cfg.ledger.url
-        nonce = None if url else secrets.randbits(40)  # a contract address unique to the run
+        nonce = None if url or state else secrets.randbits(40)  # a contract unique to the run
         ledger = LedgerProcess(  # starts at once; deploys while the first rounds train
             keys=keys,
             params=ledger_params(
@@ -163,10 +181,20 @@ def run_experiment(
             deploy_nonce=nonce,
             max_rounds_ahead=cfg.ledger.max_rounds_ahead,
             market=plan,
+            resume=None
+            if state is None
+            else ResumePoint(state.round, state.outcomes, state.flagged, state.global_model_hash),
         )
-        if url:
-            info = ledger.info
-            domain = domain_separator(chain_id=info["chain_id"], contract=info["contract"])
+        if url or state is not None:
+            info = Deployment.load(out / "ledger" / DEPLOYMENT_FILE) if state else None
+            chain_id, contract = (
+                (info.chain_id, info.contract)
+                if info is not None
+                else (ledger.info["chain_id"], ledger.info["contract"])
+            )
+            domain = domain_separator(chain_id=chain_id, contract=contract)
+            if state is not None and cfg.ledger.max_rounds_ahead == 0:
+                ledger.wait()  # lockstep: the resumed round is final before the next trains
         else:
             assert nonce is not None
             planned, domain = planned_domain(admin=keys.admin.address, nonce=nonce)
@@ -183,12 +211,17 @@ def run_experiment(
     acc = loss = float("nan")
     fe: tuple[float, float] | None = None  # federated evaluation ([evaluation])
     asr: float | None = None
-    det = [0, 0, 0]  # detection tp, fp, fn over all rounds
-    flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
+    if state is not None:  # what the summary says if no round is left to run
+        acc, loss = evaluate(fed.model, params, fed.data.x_test, fed.data.y_test)
+        fe = federated_evaluate(
+            cfg, fed.model, params, fed.client_x, fed.client_y, rnd=state.round
+        )
+        if adv is not None:
+            asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
     salt = selection_salt(cfg.seed)
     # the ledger work of round r runs in the ledger process while later rounds train;
     # rows are written once their round is on-chain
-    pending: list[tuple[dict[str, Any], dict[int, str]]] = []
+    pending: list[tuple[dict[str, Any], dict[int, str], RoundState]] = []
     # a round goes to the ledger only once the store has committed its blobs and its global
     # model (the ledger never records a hash the store lacks): as soon as the worker says so
     # (stored_round), or once it has answered a later message (it handles them in order)
@@ -213,7 +246,7 @@ def run_experiment(
         # (a row whose round is not submitted yet is the last one, and never waited for here:
         # backlog_full means at least one submitted round is in flight)
         while pending and (all_rounds or ledger is None or ledger.backlog_full):
-            row, rejected = pending.pop(0)
+            row, rejected, after = pending.pop(0)
             if ledger is not None:
                 row["tx_count"], row["gas_used"] = ledger.wait()
                 if planned is not None and ledger.info["contract"] != planned:
@@ -222,10 +255,11 @@ def run_experiment(
                         f"planned {planned} the clients signed for"
                     )
             outputs.add_round(row, rejected)
+            save_state(out, after)  # the run can go on from here (--resume)
 
     try:
         with outputs.progress(enabled=progress, total=fed_cfg.rounds) as bar:
-            for rnd in range(fed_cfg.rounds):
+            for rnd in range(start, fed_cfg.rounds):
                 t_round = time.perf_counter()
                 base_hash = global_hash
                 if ledger is not None and cfg.ledger.max_rounds_ahead == 0:
@@ -328,7 +362,18 @@ def run_experiment(
                     row["detection_f1"] = precision_recall_f1(tp, fp, fn)[2]
                     asr = adv.success_rate(fed.model, params, fed.data.x_test, fed.data.y_test)
                     row["attack_success_rate"] = asr if asr is not None else float("nan")
-                pending.append((row, ar.rejected))
+                after = snapshot(
+                    rnd,
+                    params=params,
+                    global_hash=global_hash,
+                    flag_counts=flag_counts,
+                    detection=det,
+                    decision=dec,
+                    adversary=adv,
+                    fed=fed,
+                    server=server,
+                )
+                pending.append((row, ar.rejected, after))
                 flush(all_rounds=False)  # a bounded number of rounds in flight
                 bar.advance(rnd, acc=acc, loss=loss)
             flush(all_rounds=True)

@@ -33,7 +33,7 @@ from fedledger.ledger.contract import LedgerParams
 from fedledger.ledger.embedded import preload
 from fedledger.ledger.keys import PartyKeys
 from fedledger.ledger.market_session import MarketPlan
-from fedledger.ledger.session import LedgerSession, RoundPlan
+from fedledger.ledger.session import LedgerSession, ResumePoint, RoundPlan
 
 
 def _serve(
@@ -44,6 +44,7 @@ def _serve(
     ledger_dir: Path,
     deploy_nonce: int | None,
     market: MarketPlan | None,
+    resume: ResumePoint | None,
 ) -> None:
     torch.set_num_threads(1)
     try:
@@ -54,6 +55,7 @@ def _serve(
             ledger_dir=ledger_dir,
             deploy_nonce=deploy_nonce,
             market=market,
+            resume=resume,
         )
     except Exception as exc:  # reported to the parent as text
         conn.send(("error", type(exc).__name__, str(exc)))
@@ -119,14 +121,21 @@ class LedgerProcess:
         deploy_nonce: int | None,
         max_rounds_ahead: int,
         market: MarketPlan | None = None,
+        resume: ResumePoint | None = None,
     ) -> None:
+        """``resume``: go on with an interrupted run (its round ``resume.round`` is written
+        and waits on the chain for its finalization, which the next round's opening brings)."""
         if not url:
             preload()  # once per process: later runs' children start without imports
         self._child = Child(
-            "ledger process", _serve, (keys, params, url, ledger_dir, deploy_nonce, market)
+            "ledger process",
+            _serve,
+            (keys, params, url, ledger_dir, deploy_nonce, market, resume),
         )
         self._info: dict[str, Any] | None = None
-        self._in_flight = 0
+        # the resumed round is in flight, and its (transactions, gas) answer goes to no row
+        self._in_flight = 0 if resume is None else 1
+        self._unclaimed = 0 if resume is None else 1
         self._finishing = False  # "finish" sent since the last round was submitted
         self.max_rounds_ahead = max_rounds_ahead
         self.tx_count = self.gas_used = 0
@@ -172,6 +181,9 @@ class LedgerProcess:
         self._in_flight -= 1
         self.tx_count += tx
         self.gas_used += gas
+        if self._unclaimed:  # the resumed round's row was written before the interruption
+            self._unclaimed -= 1
+            return self.wait() if self._in_flight else (0, 0)
         return tx, gas
 
     def settle_market(self) -> dict[str, Any] | None:

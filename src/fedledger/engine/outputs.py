@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fedledger.client.local import FEDERATED_METRICS
 from fedledger.config import ExperimentConfig
 from fedledger.data.datasets import Dataset
+from fedledger.engine.checkpoint import write_atomic
 from fedledger.protocol.network import NETWORK_COLUMNS
 
 METRIC_COLUMNS = [
@@ -58,15 +59,36 @@ class RunOutputs:
     on the ledger, when there is one)."""
 
     def __init__(
-        self, out: Path, cfg: ExperimentConfig, *, on_round: RoundCallback | None = None
+        self,
+        out: Path,
+        cfg: ExperimentConfig,
+        *,
+        on_round: RoundCallback | None = None,
+        resume_after: int | None = None,
     ) -> None:
+        """``resume_after``: the run in ``out`` goes on after this round; its rows of later
+        rounds (and a row a kill cut short) are dropped and new rows appended."""
         self.out = out
         self.cfg = cfg
         self._on_round = on_round
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
         self.rows: list[dict[str, Any]] = []
+        self.console = Console(stderr=True)
+        if resume_after is not None:
+            self._resume(resume_after)
+            return
+        write_atomic(out / "config.toml", cfg.to_toml().encode())
         self._metrics: TextIO = (out / "metrics.csv").open("w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(
+            self._metrics, fieldnames=self._columns(), extrasaction="ignore"
+        )
+        self._writer.writeheader()
+        self._rejected: TextIO = (out / "rejected.csv").open("w", newline="", encoding="utf-8")
+        self._rej_writer = csv.writer(self._rejected)
+        self._rej_writer.writerow(["round", "client", "reason"])
+
+    def _columns(self) -> list[str]:
+        cfg = self.cfg
         columns = list(METRIC_COLUMNS)
         if cfg.attack is not None:
             columns += ATTACK_COLUMNS
@@ -74,11 +96,29 @@ class RunOutputs:
             columns += FEDERATED_METRICS
         if cfg.network is not None:
             columns += NETWORK_COLUMNS
-        self._writer = csv.DictWriter(self._metrics, fieldnames=columns, extrasaction="ignore")
-        self._writer.writeheader()
-        self._rejected: TextIO = (out / "rejected.csv").open("w", newline="", encoding="utf-8")
+        return columns
+
+    def _resume(self, after: int) -> None:
+        """Keep metrics.csv's and rejected.csv's complete lines of rounds <= ``after``, then
+        append to them."""
+        for name in ("metrics.csv", "rejected.csv"):
+            path = self.out / name
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            lines = text.splitlines(keepends=True)
+            if lines and not lines[-1].endswith("\n"):
+                lines.pop()  # cut short by the interruption
+            kept = lines[:1] + [ln for ln in lines[1:] if _round_of(ln) <= after]
+            write_atomic(path, "".join(kept).encode())
+        with (self.out / "metrics.csv").open(newline="", encoding="utf-8") as fh:
+            self.rows = [
+                {k: _number(v) for k, v in r.items()} for r in csv.DictReader(fh)
+            ]
+        self._metrics = (self.out / "metrics.csv").open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(
+            self._metrics, fieldnames=self._columns(), extrasaction="ignore"
+        )
+        self._rejected = (self.out / "rejected.csv").open("a", newline="", encoding="utf-8")
         self._rej_writer = csv.writer(self._rejected)
-        self._rej_writer.writerow(["round", "client", "reason"])
         self.console = Console(stderr=True)
 
     def write_preprocessing(self, data: Dataset) -> None:
@@ -148,10 +188,9 @@ class RunOutputs:
         """Close the CSVs; write summary.json, the final global model and the plots."""
         self._metrics.close()
         self._rejected.close()
-        (self.out / "summary.json").write_text(
-            json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        (self.out / "model.safetensors").write_bytes(model_blob)
+        write_atomic(self.out / "model.safetensors", model_blob)
+        text = json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n"
+        write_atomic(self.out / "summary.json", text.encode())  # last: the run is complete
         self.plot()
 
     def plot(self) -> None:
@@ -191,6 +230,18 @@ class RunOutputs:
             fig.tight_layout()
             fig.savefig(self.out / "accuracy_time.png", dpi=120)
             plt.close(fig)
+
+
+def _round_of(line: str) -> int:
+    head = line.split(",", 1)[0].strip()
+    return int(head) if head.isdigit() else 1 << 62
+
+
+def _number(v: str | None) -> Any:
+    try:
+        return float(v) if v not in (None, "") else float("nan")
+    except ValueError:
+        return v
 
 
 def _finite(obj: Any) -> Any:

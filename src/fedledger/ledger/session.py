@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
 
 from fedledger.errors import LedgerError
-from fedledger.ledger.chain import ETHER, Chain, TxLog
+from fedledger.ledger.chain import ETHER, Chain, TxLog, TxRecord
 from fedledger.ledger.contract import (
+    OPEN,
     CommitmentRecord,
     FedLedgerContract,
     LedgerParams,
@@ -43,7 +45,15 @@ from fedledger.ledger.keys import PartyKeys
 from fedledger.ledger.market_session import MarketOutcome, MarketPlan, MarketSession
 from fedledger.ledger.signing import SignedCommitment, SignedVote, domain_separator, sign_vote
 
-__all__ = ["DEPLOYMENT_FILE", "TX_FILE", "LedgerSession", "RoundPlan", "planned_domain"]
+__all__ = [
+    "DEPLOYMENT_FILE",
+    "TX_FILE",
+    "LedgerSession",
+    "ResumePoint",
+    "RoundPlan",
+    "planned_domain",
+    "resumable_prefix",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,33 @@ class RoundPlan:
     own: dict[int, SignedCommitment] = field(default_factory=dict)  # what each client signed
     # the task market's entries for the round, one per client: (score, work, bonus)
     entries: list[tuple[int, int, bool, bool]] | None = None
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted run goes on (:mod:`fedledger.engine.checkpoint`): round ``round``
+    was decided (and its row written) but the transaction that finalizes it, which also opens
+    the next round, is sent again by the resumed run."""
+
+    round: int
+    outcomes: list[int]
+    flagged: list[int]
+    global_model_hash: bytes
+
+
+FINALIZE_LABELS = ("finalizeAndOpen", "finalizeRound")
+
+
+def resumable_prefix(records: Sequence[TxRecord], after: int) -> list[TxRecord]:
+    """The transactions of a run up to round ``after``'s finalization (excluded): the set-up,
+    every earlier round, and round ``after`` until it was finalized."""
+    out = []
+    for rec in records:
+        later = rec.round is not None and rec.round > after
+        if later or (rec.round == after and rec.label in FINALIZE_LABELS):
+            break
+        out.append(rec)
+    return out
 
 
 def planned_domain(*, admin: str, nonce: int) -> tuple[str, bytes]:
@@ -178,40 +215,53 @@ class LedgerSession:
         ledger_dir: Path,
         deploy_nonce: int | None = None,
         market: MarketPlan | None = None,
+        resume: ResumePoint | None = None,
     ) -> None:
         """``deploy_nonce``: the admin's starting nonce on a fresh embedded chain (random when
         None), which makes the contract address unique to the run. ``market``: run a task
         market for the run (set up and bound before round 0, see
-        :mod:`fedledger.ledger.market_session`)."""
+        :mod:`fedledger.ledger.market_session`). ``resume``: go on with the interrupted run in
+        ``ledger_dir`` (embedded chain only): its chain is replayed from the genesis up to the
+        resume point, and round ``resume.round`` waits for its finalization."""
         self.keys = keys
         self.admin = keys.admin
-        operators = [keys.admin.address, keys.aggregator.address]
-        if url:
-            self.chain = Chain.from_url(url, fund=operators)
-        else:
-            nonce = secrets.randbits(40) if deploy_nonce is None else deploy_nonce
-            self.chain = Chain.embedded_chain(funded=operators, nonces={keys.admin.address: nonce})
-        ledger_dir.mkdir(parents=True, exist_ok=True)
-        self.chain.log = TxLog(ledger_dir / TX_FILE)
-        self.contract = FedLedgerContract.deploy(self.chain, admin=keys.admin, params=params)
         self.params = params
-        self.contract.register_clients(keys.admin, keys.client_addresses)
+        self._funded: set[str] = set()
+        ledger_dir.mkdir(parents=True, exist_ok=True)
+        if resume is not None:
+            self.chain, self.contract, self.deployment = self._replayed(ledger_dir, resume)
+            self._funded = {
+                a
+                for a in keys.client_addresses
+                if self.chain.w3.eth.get_balance(to_checksum_address(a)) > 0
+            }
+        else:
+            operators = [keys.admin.address, keys.aggregator.address]
+            if url:
+                self.chain = Chain.from_url(url, fund=operators)
+            else:
+                nonce = secrets.randbits(40) if deploy_nonce is None else deploy_nonce
+                self.chain = Chain.embedded_chain(
+                    funded=operators, nonces={keys.admin.address: nonce}
+                )
+            self.chain.log = TxLog(ledger_dir / TX_FILE)
+            self.contract = FedLedgerContract.deploy(self.chain, admin=keys.admin, params=params)
+            self.contract.register_clients(keys.admin, keys.client_addresses)
+            self.deployment = Deployment(
+                contract=self.contract.address,
+                chain_id=self.chain.chain_id,
+                embedded=self.chain.embedded,
+                url=url,
+                genesis=self.chain.genesis,
+                admin=keys.admin.address,
+                aggregator=keys.aggregator.address,
+                clients=keys.client_addresses,
+                keys=keys.kind,
+            )
+            self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
         self.aggregator = AggregatorAgent(self.contract, keys.aggregator)
         self.clients = [ClientAgent(self.contract, a, i) for i, a in enumerate(keys.clients)]
         self._index: dict[str, int] = {a.address: i for i, a in enumerate(keys.clients)}
-        self.deployment = Deployment(
-            contract=self.contract.address,
-            chain_id=self.chain.chain_id,
-            embedded=self.chain.embedded,
-            url=url,
-            genesis=self.chain.genesis,
-            admin=keys.admin.address,
-            aggregator=keys.aggregator.address,
-            clients=keys.client_addresses,
-            keys=keys.kind,
-        )
-        self.deployment.save(ledger_dir / DEPLOYMENT_FILE)
-        self._funded: set[str] = set()
         self.market: MarketSession | None = None
         if market is not None:
             for i in range(len(keys.clients)):  # gas for their joins
@@ -228,6 +278,46 @@ class LedgerSession:
         self._pending: RoundPlan | None = None  # recorded up to its finalization
         self._pending_counts = (0, 0)  # its transactions and gas so far
         self.completed: list[tuple[int, int]] = []  # (transactions, gas) of rounds now final
+        if resume is not None:  # the resumed round waits for its finalization
+            self._pending = RoundPlan(
+                round=resume.round,
+                base_model_hash=b"",
+                selected=[],
+                batch=[],
+                left_out=[],
+                order=[],
+                outcomes=list(resume.outcomes),
+                flagged=list(resume.flagged),
+                global_model_hash=resume.global_model_hash,
+            )
+
+    def _replayed(
+        self, ledger_dir: Path, resume: ResumePoint
+    ) -> tuple[Chain, FedLedgerContract, Deployment]:
+        dep = Deployment.load(ledger_dir / DEPLOYMENT_FILE)
+        if not dep.embedded or dep.genesis is None:
+            raise LedgerError(
+                "only a run on the embedded chain can be resumed (a node keeps the interrupted "
+                "round's transactions): run it again with --overwrite"
+            )
+        if dep.admin != self.admin.address or dep.clients != self.keys.client_addresses:
+            raise LedgerError(
+                f"{ledger_dir / DEPLOYMENT_FILE} names other parties than this run's keys"
+            )
+        path = ledger_dir / TX_FILE
+        prefix = resumable_prefix(TxLog.read(path, complete_lines_only=True), resume.round)
+        chain = Chain.from_genesis(dep.genesis)
+        for _ in chain.replay(prefix):
+            pass
+        chain.log = TxLog.continued(path, prefix)
+        contract = FedLedgerContract(chain, dep.contract)
+        info = contract.round_info(resume.round)
+        if int(info["status"]) != OPEN:
+            raise LedgerError(
+                f"the replayed chain does not hold round {resume.round} open "
+                f"(status {info['status']}): the transaction log and the checkpoint disagree"
+            )
+        return chain, contract, dep
 
     def record_round(self, plan: RoundPlan) -> None:
         """One round's ledger work, in protocol order, up to its finalization, which waits for
