@@ -60,8 +60,8 @@ def _run(out: Path) -> tuple[float, dict[str, object]]:
 
 def _audit(out: Path) -> float:
     wall, proc = _timed(["audit", str(out), "--quiet"], ok={0})
-    if "OK" not in proc.stderr:
-        raise SystemExit(f"the audit of {out} did not report OK:\n{proc.stderr[-2000:]}")
+    if "OK" not in proc.stdout:
+        raise SystemExit(f"the audit of {out} did not report OK:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return wall
 
 

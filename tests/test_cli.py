@@ -157,3 +157,17 @@ def test_run_json_prints_the_summary_file_on_stdout(tmp_path: Path) -> None:
     summary = json.loads(res.stdout)
     assert summary == json.loads((tmp_path / "r/summary.json").read_text())
     assert summary["rounds"] == 2
+
+
+def test_results_go_to_stdout_progress_and_errors_to_stderr(tmp_path: Path) -> None:
+    """A script can pipe what a command found: the run's result lines and the audit's verdict
+    on stdout; the histogram, progress and errors on stderr."""
+    args = ["run", str(ROOT / "examples/quickstart.toml"), "--set", "federation.rounds=2"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "final accuracy" in res.stdout and "results in" in res.stdout
+    assert "final accuracy" not in res.stderr and "label histogram" in res.stderr
+    res = runner.invoke(app, ["audit", str(tmp_path / "r"), "--quiet"])
+    assert res.exit_code == 0 and "OK:" in res.stdout and "OK:" not in res.stderr
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "error:" in res.stderr and res.stdout == ""

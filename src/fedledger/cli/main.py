@@ -18,7 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Blockchain-based federated learning on a real Ethereum ledger.",
 )
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress, warnings, errors
+results = Console()  # what a command found or made, on stdout: pipe it, grep it
 
 
 def _version(value: bool) -> None:
@@ -44,6 +45,11 @@ def _main(
 def _say(text: str) -> None:
     """A line on stderr as it is written (a path like runs/[x] is not rich markup)."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _result(text: str) -> None:
+    """A result line on stdout, as it is written."""
+    results.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -104,25 +110,21 @@ def run(
         typer.echo((run_dir / "summary.json").read_text(encoding="utf-8"), nl=False)
         return
     led = summary["ledger"]
-    console.print(
+    _result(
         f"final accuracy {summary['final_accuracy']:.4f} after {summary['rounds']} rounds in "
         f"{summary['wall_s']:.1f} s; global model {summary['global_model_hash'][:16]}...; "
-        f"ledger: {led['tx_count']} tx, {led['gas_used']:,} gas",
-        highlight=False,
-        soft_wrap=True,
+        f"ledger: {led['tx_count']} tx, {led['gas_used']:,} gas"
     )
     market = summary.get("market")
     if market is not None:
         joined = market.get("participation")
         who = f"{joined['joined']} of a crowd of {joined['crowd']} joined; " if joined else ""
-        console.print(
+        _result(
             f"task market: {who}paid {market['total_paid']:.4g} tokens, of which "
             f"{market['reimbursed']:.4g} reimbursed; slashed {market['slashed']:.4g} "
-            "(payouts.csv, incentives.png)",
-            highlight=False,
-            soft_wrap=True,
+            "(payouts.csv, incentives.png)"
         )
-    _say(f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)")
+    _result(f"results in {run_dir}/ (metrics.csv, summary.json, accuracy.png, model.safetensors)")
 
 
 @app.command()
@@ -169,7 +171,7 @@ def audit(
     if json_:
         typer.echo(report.to_json())
     else:
-        console.print(report.describe(), highlight=False, soft_wrap=True, markup=False)
+        _result(report.describe())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -227,7 +229,7 @@ def keys_new(
         )
     except FedLedgerError as exc:
         raise _fail(exc) from None
-    _say(f"wrote {len(files)} keystore files to {out}/ (admin, aggregator, {count} clients)")
+    _result(f"wrote {len(files)} keystore files to {out}/ (admin, aggregator, {count} clients)")
 
 
 @app.command()
@@ -253,9 +255,8 @@ def predict(
         for i, lab in enumerate(p.labels):
             typer.echo(f"{i},{lab}")
     if p.accuracy is not None:
-        console.print(
-            f"accuracy {p.accuracy:.4f} on {len(p.labels)} labelled rows", highlight=False
-        )
+        line = f"accuracy {p.accuracy:.4f} on {len(p.labels)} labelled rows"
+        (_result if out is not None else _say)(line)  # stdout holds the rows without --out
 
 
 @app.command()
@@ -281,7 +282,9 @@ def sweep(
     except FedLedgerError as exc:
         raise _fail(exc) from None
     failed = [r for r in rows if not str(r.get("status", "")).startswith("ok")]
-    _say(f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png")
+    _result(
+        f"{len(rows)} cells, {len(failed)} failed; results in {out}/results.csv and heatmap_*.png"
+    )
     if failed:  # the table is written; the exit code says it is incomplete
         raise typer.Exit(1)
 

@@ -97,7 +97,9 @@ def netsim_command(
     plots.plot_latency_vs_rate(rows, out / "netsim_latency.png")
     plots.plot_tps(rows, out / "netsim_tps.png")
     plots.plot_breakdown(rows, out / "netsim_breakdown.png", label_key=label)
-    console.print(f"wrote {out / 'netsim.csv'} ({len(rows)} rows) and netsim_*.png", markup=False)
+    Console().print(  # the result, on stdout
+        f"wrote {out / 'netsim.csv'} ({len(rows)} rows) and netsim_*.png", markup=False
+    )
 
 
 def register(app: typer.Typer) -> None:
