@@ -135,6 +135,17 @@ class FederationConfig(Section):
         ge=0,
         description="FedProx's proximal weight mu (Li et al. 2020); 0: plain local training",
     )
+    backend: Literal["sequential", "vectorised"] = Field(
+        "sequential",
+        description="client training: one client after the other (the reference), or all "
+        "clients of a round as one batched computation (client/vectorised.py)",
+    )
+    vectorised_chunk: int | None = Field(
+        None,
+        ge=1,
+        description="clients the vectorised backend trains together at most (None: as many "
+        "as fit in 512 MiB)",
+    )
     # the crowd a task was posted to: the data is split among `population` workers, of whom
     # `members` (ascending) took part; written by a task's participation, see docs/incentives.md
     population: int | None = Field(None, ge=1)
@@ -152,6 +163,16 @@ class FederationConfig(Section):
                 "of your own: register it in a module the config's plugins list names)"
             )
         return name
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> FederationConfig:
+        if self.backend == "vectorised" and self.trainer != "default":
+            raise ValueError(
+                f"federation.backend = 'vectorised' runs the default training loop only, not "
+                f"the plugin loop {self.trainer!r} (its Python code cannot be batched across "
+                "clients); set federation.backend = 'sequential'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_selection(self) -> FederationConfig:

@@ -26,7 +26,7 @@ import torch
 from fedledger.aggregation.server_opt import create_server_optimizer
 from fedledger.attacks import detection_counts, precision_recall_f1
 from fedledger.client import evaluate
-from fedledger.client.local import FEDERATED_METRICS, federated_evaluate
+from fedledger.client.local import FEDERATED_METRICS, check_backend, federated_evaluate
 from fedledger.config import ExperimentConfig
 from fedledger.data import label_histogram
 from fedledger.determinism import deterministic_torch
@@ -126,6 +126,7 @@ def run_experiment(
     t_start = time.perf_counter()
     fed_cfg = cfg.federation
     fed = build_federation(cfg)
+    check_backend(cfg, fed.model)  # a model the vectorised backend cannot train: refused now
     network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     params = fed.initial_params
     server = create_server_optimizer(cfg.server, dim=fed.dim)  # x <- x + delta without [server]

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from fedledger.attacks.adversary import Adversary
-from fedledger.client.local import local_update
+from fedledger.client.local import local_updates
+from fedledger.client.vectorised import ClientData
 from fedledger.engine.devices import Receipt, TamperHook
 from fedledger.federation import Federation
 from fedledger.ledger.signing import SignedCommitment
@@ -116,23 +117,23 @@ def clients_round(
             emit(cid, u, out.num_samples[cid])
 
     poisons = adv is not None and (adv.attack.poisons_updates or not adv.attack.trains)
+    batch: list[ClientData] = []  # the clients that train, in selection order
     for cid in selected:
         x, y = fed.client_x[cid], fed.client_y[cid]
         if adv is not None:
             x, y = adv.client_data(rnd, cid, x, y)
         out.num_samples[cid] = len(y)
+        if adv is None or adv.trains(rnd, cid):
+            g = client_generator(seed=fed.cfg.seed, round=rnd, client=cid)
+            batch.append((x, y, g))
+    # sequential: each result as soon as its client trained; vectorised: per chunk
+    results = local_updates(fed.cfg, fed.model, params, batch)
+    for cid in selected:
         changed_later = poisons and adv is not None and adv.active(rnd, cid)
         if adv is not None and not adv.trains(rnd, cid):
             trained[cid] = torch.zeros_like(params)
         else:
-            res = local_update(
-                fed.cfg,
-                fed.model,
-                params,
-                x,
-                y,
-                generator=client_generator(seed=fed.cfg.seed, round=rnd, client=cid),
-            )
+            res = next(results)
             losses.append(res.loss)
             trained[cid] = res.delta
         if changed_later:
