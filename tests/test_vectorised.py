@@ -4,6 +4,7 @@ ledger run on it audits clean; what it cannot train is refused with a ConfigErro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "adam": {"optimizer": "adam", "weight_decay": 1e-3, "proximal_mu": 0.05},
 }
 SIZES = [5, 17, 40, 1, 33, 8]  # ragged: 1 to 5 batches of 8, full and partial last batches
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread, as a run's default ``threads`` (a multi-threaded kernel can stall
+    on 2 shared cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _clients(shape: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -340,14 +340,18 @@ def _train_chunk(
     last_w = ((t_range >= first_last[:, None]) & (t_range < steps[:, None])) * counts
     all_active = int(steps.min())
 
+    # every client's parameters in one (C, d) buffer: the leaves are views of its columns, so
+    # the update is written in place and the deltas are its rows
+    flat = global_params.unsqueeze(0).expand(c, -1).clone()  # (C, d)
     ps: list[torch.Tensor] = []
+    anchor: list[torch.Tensor] | None = [] if mu > 0 else None  # FedProx: the global model
     offset = 0
     for s in shapes:
         n = math.prod(s)
-        p = global_params[offset : offset + n].view(s)
-        ps.append(p.unsqueeze(0).expand(c, *s).clone().requires_grad_(True))
+        ps.append(flat[:, offset : offset + n].view(c, *s).detach().requires_grad_(True))
+        if anchor is not None:
+            anchor.append(global_params[offset : offset + n].view(1, *s))
         offset += n
-    anchor = [p.detach().clone() for p in ps] if mu > 0 else None
     state1 = [torch.zeros_like(p) for p in ps] if (optimizer == "adam" or momentum) else None
     state2 = [torch.zeros_like(p) for p in ps] if optimizer == "adam" else None
     epoch_loss = torch.zeros(c, dtype=torch.float64)
@@ -386,7 +390,7 @@ def _train_chunk(
                 else:
                     p.copy_(torch.where(act, p.add(g, alpha=-lr), p))
 
-    delta = torch.cat([p.detach().reshape(c, -1) for p in ps], dim=1) - global_params
+    delta = flat.sub_(global_params)  # (C, d), in place: trained - global
     ns = [int(y.shape[0]) for _, y, _ in clients]
     losses = epoch_loss.tolist()
     return [
