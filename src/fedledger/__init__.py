@@ -5,6 +5,8 @@ import logging as _logging
 import os as _os
 from typing import TYPE_CHECKING
 
+from fedledger._lazy import lazy_exports
+
 if TYPE_CHECKING:
     from fedledger.api import RoundResult, RunResult, run
     from fedledger.config import ExperimentConfig, load_config
@@ -25,14 +27,6 @@ if _util.find_spec("sha3") is not None:
 _logging.getLogger("fedledger").addHandler(_logging.NullHandler())
 
 # the Python API (fedledger.api), imported on first use so that `import fedledger` stays light
-_API = {"run": "fedledger.api", "RunResult": "fedledger.api", "RoundResult": "fedledger.api",
-        "load_config": "fedledger.config", "ExperimentConfig": "fedledger.config"}  # fmt: skip
-
-
-def __getattr__(name: str) -> object:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fedledger' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+_EXPORTS = {"run": "api", "RunResult": "api", "RoundResult": "api", "load_config": "config",
+            "ExperimentConfig": "config"}  # fmt: skip
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

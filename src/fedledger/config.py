@@ -42,9 +42,25 @@ def registered(name: str, *, builtin: tuple[str, ...], module: str, table: str) 
     return sorted(set(builtin) | set(extra))
 
 
+def check_name(
+    kind: str, name: str, *, builtin: tuple[str, ...], module: str, table: str
+) -> str:
+    """``name`` if it is a registered ``kind``; else a ValueError listing the names there are
+    and how to add one."""
+    known = registered(name, builtin=builtin, module=module, table=table)
+    if known is not None:
+        raise ValueError(
+            f"unknown {kind} {name!r}; expected one of: {', '.join(known)} (one of your own: "
+            "register it in a module the config's plugins list names, docs/extending.md)"
+        )
+    return name
+
+
 BUILTIN_MODELS = ("cnn", "logreg", "mlp")  # fedledger.models; a test keeps the lists in step
 BUILTIN_DATASETS = ("csv", "digits", "mnist", "npz")  # fedledger.data.datasets
 BUILTIN_PARTITIONS = ("dirichlet", "iid", "quantity_skew", "shards")  # fedledger.data.partition
+_DATA, _PARTS = "fedledger.data.datasets", "fedledger.data.partition"  # their registries' modules
+_MODELS, _TRAINERS = "fedledger.models.registry", "fedledger.client.trainers"
 
 
 class DataConfig(Section):
@@ -69,25 +85,16 @@ class DataConfig(Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        known = registered(
-            name, builtin=BUILTIN_DATASETS, module="fedledger.data.datasets", table="DATASETS"
+        return check_name(
+            "dataset", name, builtin=BUILTIN_DATASETS, module=_DATA, table="DATASETS"
         )
-        if known is not None:
-            raise ValueError(
-                f"unknown dataset {name!r}; expected one of: {', '.join(known)} (a data set of "
-                "your own: register it in a module the config's plugins list names)"
-            )
-        return name
 
     @field_validator("partition")
     @classmethod
     def _check_partition(cls, name: str) -> str:
-        known = registered(
-            name, builtin=BUILTIN_PARTITIONS, module="fedledger.data.partition", table="SCHEMES"
+        return check_name(
+            "partition", name, builtin=BUILTIN_PARTITIONS, module=_PARTS, table="SCHEMES"
         )
-        if known is not None:
-            raise ValueError(f"unknown partition {name!r}; expected one of: {', '.join(known)}")
-        return name
 
 
 class ModelConfig(BaseModel):
@@ -101,15 +108,9 @@ class ModelConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        known = registered(
-            name, builtin=BUILTIN_MODELS, module="fedledger.models.registry", table="MODELS"
+        return check_name(
+            "model", name, builtin=BUILTIN_MODELS, module=_MODELS, table="MODELS"
         )
-        if known is not None:
-            raise ValueError(
-                f"unknown model {name!r}; expected one of: {', '.join(known)} (a model of your "
-                "own: register it in a module the config's plugins list names)"
-            )
-        return name
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -154,15 +155,9 @@ class FederationConfig(Section):
     @field_validator("trainer")
     @classmethod
     def _check_trainer(cls, name: str) -> str:
-        known = registered(
-            name, builtin=("default",), module="fedledger.client.trainers", table="TRAINERS"
+        return check_name(
+            "training loop", name, builtin=("default",), module=_TRAINERS, table="TRAINERS"
         )
-        if known is not None:
-            raise ValueError(
-                f"unknown training loop {name!r}; expected one of: {', '.join(known)} (a loop "
-                "of your own: register it in a module the config's plugins list names)"
-            )
-        return name
 
     @model_validator(mode="after")
     def _check_backend(self) -> FederationConfig:

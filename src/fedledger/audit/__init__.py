@@ -6,8 +6,9 @@ bar while torch, web3 and py-evm load (fedledger/audit/progress.py imports neith
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fedledger._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from fedledger.audit.auditor import AuditProgress, audit_run
@@ -22,10 +23,4 @@ _EXPORTS = {
 __all__ = ["AuditProgress", "AuditReport", "Finding", "audit_run"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
