@@ -18,7 +18,7 @@ from fedledger.audit import audit_run
 from fedledger.client.local import check_backend
 from fedledger.client.trainers import register_trainer
 from fedledger.client.training import LocalResult, train_local
-from fedledger.client.vectorised import check_vectorisable, train_vectorised
+from fedledger.client.vectorised import auto_chunk, check_vectorisable, train_vectorised
 from fedledger.engine import run_experiment
 from fedledger.errors import ConfigError
 from fedledger.models import create_model, get_flat_params
@@ -233,3 +233,16 @@ def test_a_model_without_a_batched_form_is_refused_by_name() -> None:
             batch_size=2,
             lr=0.1,
         )
+
+
+def test_a_vectorised_run_is_reproducible_and_its_chunk_bound_is_positive(tmp_path: Path) -> None:
+    """The same config gives the bit-identical global model (what resume and the audit rely
+    on); the automatic chunk fits at least one client and no more than the memory bound."""
+    cfg = tiny_config(federation={"backend": "vectorised"}, ledger={"enabled": False})
+    a = run_experiment(cfg, out=tmp_path / "a", progress=False)
+    b = run_experiment(cfg, out=tmp_path / "b", progress=False)
+    assert a["global_model_hash"] == b["global_model_hash"]
+    small = create_model("mlp", input_shape=(64,), num_classes=10, hidden=[16])
+    big = create_model("mlp", input_shape=(3, 32, 32), num_classes=10, hidden=[2048, 2048])
+    assert auto_chunk(small, batch_size=32, input_shape=(64,)) > 1000
+    assert 1 <= auto_chunk(big, batch_size=32, input_shape=(3, 32, 32)) < 10
