@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.repeats} runs",
         "",
         f"{'clients/round':>13} {'ledger':>6} {'sequential':>11} {'vectorised':>11} "
-        f"{'plain loop':>11} {'vec/seq':>8} {'vec/plain':>9} {'seq/plain':>9} {'max |Δ| vec-seq':>16}",
+        f"{'plain loop':>11} {'vec/seq':>8} {'vec/plain':>9} {'seq/plain':>9} {'vec s/round':>11} "
+        f"{'max |Δ| vec-seq':>16}",
     ]
     worst = 0.0
     for clients in ROUNDS:
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             p = f"{plain:>11,.0f}" if not ledger else f"{'-':>11}"
             lines.append(
                 f"{clients:>13} {'on' if ledger else 'off':>6} {s:>11,.0f} {v:>11,.0f} {p} "
-                f"{v / s:>7.2f}x {v / plain:>8.2f}x {s / plain:>8.2f}x {diff:>16.2e}"
+                f"{v / s:>7.2f}x {v / plain:>8.2f}x {s / plain:>8.2f}x {clients / v:>11.3f} "
+                f"{diff:>16.2e}"
             )
         pdiff = float(
             (models[(clients, "plain", False)] - models[(clients, "sequential", False)]).abs().max()
