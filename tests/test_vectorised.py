@@ -16,12 +16,14 @@ from torch import nn
 
 from fedledger.audit import audit_run
 from fedledger.client.local import check_backend
-from fedledger.client.trainers import register_trainer
+from fedledger.client.trainers import TRAINERS, register_trainer
 from fedledger.client.training import LocalResult, train_local
 from fedledger.client.vectorised import auto_chunk, check_vectorisable, train_vectorised
 from fedledger.engine import run_experiment
 from fedledger.errors import ConfigError
-from fedledger.models import create_model, get_flat_params
+from fedledger.models import create_model, get_flat_params, register_model
+from fedledger.models.logreg import LogRegConfig
+from fedledger.models.registry import MODELS as MODEL_TABLE
 
 TOL = 1e-5
 MODELS: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
@@ -191,7 +193,6 @@ def test_model_poisoning_and_free_riders_on_the_ledger_audit_clean(tmp_path: Pat
     assert report.ok, report.describe()
 
 
-@register_trainer("vectorised_test_loop")
 def _plugin_loop(
     model: nn.Module,
     global_params: torch.Tensor,
@@ -204,7 +205,31 @@ def _plugin_loop(
     return train_local(model, global_params, x, y, **settings)
 
 
-def test_a_plugin_training_loop_is_refused_at_config_time() -> None:
+class _Tanh(nn.Module):
+    """A plugin model the vectorised backend has no batched form for (tanh logits)."""
+
+    def __init__(
+        self, config: LogRegConfig, *, input_shape: tuple[int, ...], num_classes: int
+    ) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1)).tanh()
+
+
+@pytest.fixture(scope="module")
+def plugins() -> Iterator[None]:
+    """A plugin training loop and a plugin model, registered for this module only (the other
+    test modules see the built-ins alone)."""
+    register_trainer("vectorised_test_loop")(_plugin_loop)
+    register_model("vectorised_test_tanh", config=LogRegConfig)(_Tanh)
+    yield
+    del TRAINERS._items["vectorised_test_loop"]
+    del MODEL_TABLE._items["vectorised_test_tanh"]
+
+
+def test_a_plugin_training_loop_is_refused_at_config_time(plugins: None) -> None:
     with pytest.raises(ConfigError, match=r"vectorised.*vectorised_test_loop.*sequential"):
         tiny_config(federation={"backend": "vectorised", "trainer": "vectorised_test_loop"})
     tiny_config(federation={"trainer": "vectorised_test_loop"})  # sequential takes it
@@ -246,3 +271,16 @@ def test_a_vectorised_run_is_reproducible_and_its_chunk_bound_is_positive(tmp_pa
     big = create_model("mlp", input_shape=(3, 32, 32), num_classes=10, hidden=[2048, 2048])
     assert auto_chunk(small, batch_size=32, input_shape=(64,)) > 1000
     assert 1 <= auto_chunk(big, batch_size=32, input_shape=(3, 32, 32)) < 10
+
+
+def test_a_run_with_a_plugin_model_is_refused_before_it_starts(
+    plugins: None, tmp_path: Path
+) -> None:
+    """The run stops at start, naming the model, and writes nothing; sequential runs it."""
+    model = {"name": "vectorised_test_tanh"}
+    cfg = tiny_config(model=model, federation={"backend": "vectorised"})
+    with pytest.raises(ConfigError, match="cannot train model _Tanh"):
+        run_experiment(cfg, out=tmp_path / "vec", progress=False)
+    assert not (tmp_path / "vec").exists()
+    seq = tiny_config(model=model, ledger={"enabled": False}, federation={"rounds": 1})
+    run_experiment(seq, out=tmp_path / "seq", progress=False)

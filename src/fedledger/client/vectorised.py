@@ -5,7 +5,10 @@ after the other; at batch 32 on small models nearly all of a step is framework o
 the parameters of C clients are stacked along a leading client axis and every layer is applied
 to all of them at once (hand-batched layers: ``torch.baddbmm`` for a Linear over a
 (C, B, features) tensor, a grouped convolution for a Conv2d), so a training step of C clients is
-one forward, one backward and one optimiser update. Per client the semantics are those of
+one forward, one backward (autograd over the stacked leaves: the clients' losses are summed,
+and no client's loss depends on another's parameters) and one optimiser update. (A
+``torch.func`` version, ``vmap(grad(...))`` over ``functional_call``, measured slower on CPU
+for the MLP at 100 and 1,000 clients.) Per client the semantics are those of
 ``train_local``: the client's own data, the same ``torch.randperm`` per epoch drawn from its own
 generator (hence the same mini-batches, the last smaller batch included), the same epochs, lr,
 SGD (momentum, weight decay; ``torch.optim.SGD``) or Adam (``torch.optim.Adam``, default betas),
