@@ -311,6 +311,35 @@ class EvaluationConfig(Section):
     fraction: float = Field(gt=0, le=1)
 
 
+class PrivacyConfig(Section):
+    """User-level DP-FedAvg (McMahan et al. 2018): each used update clipped to ``clip_norm``,
+    Gaussian noise of standard deviation ``noise_multiplier`` x ``clip_norm`` on their sum, ε
+    from dp-accounting (fedledger/privacy/, docs/privacy.md). Give ``noise_multiplier`` or
+    ``target_epsilon`` (the run then calibrates z to reach it after federation.rounds)."""
+
+    clip_norm: float = Field(gt=0, description="L2 bound C of each client's update")
+    noise_multiplier: float | None = Field(None, gt=0, description="z: noise std / clip_norm")
+    target_epsilon: float | None = Field(
+        None, gt=0, description="calibrate z so that ε after all rounds is at most this"
+    )
+    delta: float = Field(gt=0, lt=1, description="δ of (ε, δ); below 1 / num_clients")
+    accountant: Literal["rdp", "pld", "best"] = Field(
+        "rdp", description="rdp (a bound for fixed-size sampling), pld or best (the smaller)"
+    )
+    max_epsilon: float | None = Field(
+        None, gt=0, description="budget: a round that would take ε above it does not run"
+    )
+
+    @model_validator(mode="after")
+    def _check_noise(self) -> PrivacyConfig:
+        if (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ValueError(
+                "[privacy] needs exactly one of noise_multiplier (z) and target_epsilon (z is "
+                "then calibrated to it)"
+            )
+        return self
+
+
 class ExperimentConfig(Section):
     seed: int = 0
     name: str = "experiment"
@@ -334,6 +363,7 @@ class ExperimentConfig(Section):
     incentives: IncentivesConfig | None = None
     server: ServerConfig | None = None
     evaluation: EvaluationConfig | None = None
+    privacy: PrivacyConfig | None = None
 
     @model_validator(mode="after")
     def _check_strategies(self) -> ExperimentConfig:
@@ -399,6 +429,63 @@ class ExperimentConfig(Section):
             raise ValueError(
                 "[asynchronous] runs without the ledger for now: set ledger.enabled = false"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_privacy(self) -> ExperimentConfig:
+        """DP-FedAvg's sensitivity bound and its sampling assumption hold only where every
+        used update enters a plain sum and the round's clients are m of N drawn uniformly."""
+        p = self.privacy
+        if p is None:
+            return self
+        n = self.federation.num_clients
+        if p.delta >= 1 / n:
+            raise ValueError(
+                f"privacy.delta ({p.delta:g}) must be below 1 / num_clients ({1 / n:g}): a δ "
+                "that large allows a mechanism that publishes one client's data outright"
+            )
+        refused = [
+            (
+                self.aggregation.name != "fedavg",
+                f"aggregation rule {self.aggregation.name!r}: DP-FedAvg replaces FedAvg's mean "
+                "with a noised sum of clipped updates; a robust rule that selects or reweights "
+                "updates by their values has no sensitivity bound the accountant could use. "
+                "Set aggregation.name = 'fedavg'",
+            ),
+            (
+                self.committee_enabled is not None,
+                "[committee]: the committee's votes depend on its members' data and decide "
+                "which updates enter the sum, so one client can change many summands",
+            ),
+            (
+                self.attack is not None,
+                "[attack]: a model-poisoning attack crafts its updates from the benign ones, so "
+                "one client's data can change several summands; not accounted yet",
+            ),
+            (
+                self.reputation.max_flags is not None,
+                "reputation.max_flags: excluding flagged clients shrinks the pool, so the "
+                "round's sampling is no longer m of num_clients",
+            ),
+            (
+                self.network is not None,
+                "[network]: its selection policies and availability do not draw m of "
+                "num_clients uniformly, which the accountant assumes",
+            ),
+            (
+                self.asynchronous is not None,
+                "[asynchronous]: the asynchronous engine mixes single updates; DP applies to "
+                "synchronous rounds",
+            ),
+            (
+                self.task is not None,
+                "[task]: a task market publishes per-client scores computed from the "
+                "un-noised updates",
+            ),
+        ]
+        for bad, why in refused:
+            if bad:
+                raise ValueError(f"[privacy] cannot be combined with {why}")
         return self
 
     @property

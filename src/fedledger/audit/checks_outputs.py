@@ -30,6 +30,8 @@ def check_outputs(
     per_round = _ledger_per_round(run)
     check_summary(run, view, replay, cfg, per_round, report)
     check_metrics(run, view, replay, per_round, report)
+    if replay.privacy is not None:
+        check_privacy(run, replay, report)
 
 
 def check_model_file(run: Path, replay: RoundReplay, report: AuditReport) -> None:
@@ -87,9 +89,10 @@ def check_summary(
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         report.error("outputs", f"summary.json is not a run summary ({exc!r})")
         return
+    rounds = cfg.federation.rounds if replay.privacy is None else replay.privacy.rounds
     truth = {
         "global_model_hash": replay.final_hash,
-        "rounds": cfg.federation.rounds,
+        "rounds": rounds,
         "ledger.contract": view.contract.address,
         "ledger.chain_id": view.contract.chain.chain_id,
         "ledger.tx_count": sum(tx for tx, _ in per_round.values()),
@@ -100,10 +103,11 @@ def check_summary(
             report.error(
                 "outputs", f"summary.json says {key} = {claims[key]!r}, the ledger {want!r}"
             )
-    if replay.finalized_rounds != cfg.federation.rounds:
+    if replay.finalized_rounds != rounds:
+        budget = "" if rounds == cfg.federation.rounds else " within privacy.max_epsilon"
         report.error(
             "outputs",
-            f"config.toml asks for {cfg.federation.rounds} rounds, the ledger finalized "
+            f"config.toml asks for {rounds} rounds{budget}, the ledger finalized "
             f"{replay.finalized_rounds}",
         )
     last = replay.metrics.get(max(replay.metrics)) if replay.metrics else None
@@ -205,3 +209,39 @@ def _close(a: object, b: float) -> bool:
     if math.isnan(float(a)) and math.isnan(b):
         return True
     return math.isclose(float(a), b, rel_tol=REL_TOL, abs_tol=1e-12)
+
+
+def check_privacy(run: Path, replay: RoundReplay, report: AuditReport) -> None:
+    """summary.json's privacy table and metrics.csv's epsilon column against the accountant
+    re-run on config.toml's [privacy] (the noise itself is checked round by round)."""
+    plan = replay.privacy
+    assert plan is not None
+    try:
+        claimed = json.loads((run / "summary.json").read_bytes().decode("utf-8"))["privacy"]
+        rows = list(csv.DictReader(io.StringIO((run / "metrics.csv").read_text("utf-8"))))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        report.error("privacy", f"summary.json has no privacy table ({exc!r})")
+        return
+    truth = plan.summary()
+    for key in ("epsilon", "delta", "noise_multiplier", "accountant", "clip_norm", "rounds"):
+        got, want = claimed.get(key) if isinstance(claimed, dict) else None, truth[key]
+        same = got == want if isinstance(want, str) or want is None else _close(got, float(want))
+        if not same:
+            report.error(
+                "privacy",
+                f"summary.json says privacy.{key} = {got!r}, the accountant on config.toml's "
+                f"[privacy] gives {want!r}",
+            )
+    for line, row in enumerate(rows, 2):
+        try:
+            rnd, eps = int(row["round"]), float(row["epsilon"])
+        except (KeyError, TypeError, ValueError) as exc:
+            report.error("privacy", f"metrics.csv line {line} has no epsilon ({exc!r})")
+            continue
+        if 0 <= rnd < plan.planned_rounds and not _close(eps, plan.epsilon_after(rnd)):
+            report.error(
+                "privacy",
+                f"metrics.csv line {line}: epsilon {eps}, but the accountant gives "
+                f"{plan.epsilon_after(rnd)} after round {rnd}",
+                round=rnd,
+            )

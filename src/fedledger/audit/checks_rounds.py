@@ -27,6 +27,7 @@ from fedledger.ledger.contract import (
 from fedledger.ledger.deployment import Deployment
 from fedledger.ledger.signing import Commitment, SignedVote, recover_signer, recover_vote_signer
 from fedledger.ledger.store import BlobStore, sha256_hex
+from fedledger.privacy.plan import PrivacyPlan, privacy_plan
 from fedledger.protocol.blobs import MODEL_KEY, model_blob
 from fedledger.protocol.committee import accepted, member_vote
 from fedledger.protocol.decide import Checked, Received, check_round, decide_round
@@ -55,6 +56,7 @@ class RoundReplay:
     # recorded outcomes, the committee's votes
     scoring: dict[int, ScoringInputs] = field(default_factory=dict)
     fed: Federation | None = None
+    privacy: PrivacyPlan | None = None  # [privacy]: re-made from config.toml
 
 
 @dataclass
@@ -80,6 +82,7 @@ class _Ctx:
     flag_counts: list[int]
     index: dict[str, int]  # registration index by address
     server: ServerOptimizer  # [server]'s optimiser, its state replayed round by round
+    privacy: PrivacyPlan | None = None  # [privacy]: the noise of each round, re-made
 
     def who(self, client: int) -> dict[str, object]:
         address = self.dep.clients[client] if 0 <= client < len(self.dep.clients) else None
@@ -112,7 +115,9 @@ def replay_rounds(
         flag_counts=[0] * cfg.federation.num_clients,
         index={a: i for i, a in enumerate(dep.clients)},
         server=create_server_optimizer(cfg.server, dim=fed.dim),
+        privacy=privacy_plan(cfg),
     )
+    out.privacy = ctx.privacy
     prev_hash = params_onchain.initial_model_hash.hex()
     params = _load_model(ctx, prev_hash, where="initial model", round=None)
     if params is None:
@@ -126,6 +131,13 @@ def replay_rounds(
         if report.full:
             break
         report.rounds += 1
+        if ctx.privacy is not None and not ctx.privacy.allows(rnd):
+            report.error(
+                "privacy",
+                f"the round ran although it takes epsilon to {ctx.privacy.epsilon_after(rnd):.4g}, "
+                f"above privacy.max_epsilon = {ctx.privacy.max_epsilon:g}",
+                round=rnd,
+            )
         info = view.infos[rnd]
         opened = view.opened.get(rnd)
         if opened is None:
@@ -350,12 +362,17 @@ def _check_round(
             outcomes=outcomes,
             votes=votes,
         )
+    if ctx.privacy is not None:  # DP-FedAvg: the noise of (seed, round) on the clipped sum
+        used = [checked.tensors[i] for i in decision.used]
+        ctx.privacy.apply(decision, [t for t in used if t is not None], rnd=rnd, dim=fed.dim)
     # the server's optimiser steps as the aggregator's did (its state: every earlier aggregate)
     agg = decision.aggregate
     new = ctx.server.step(params, agg) if agg is not None else params
     recomputed = sha256_hex(model_blob(new))
     if recomputed != recorded:
         opt = f" with server optimizer {cfg.server.optimizer}" if cfg.server is not None else ""
+        if ctx.privacy is not None:
+            opt += " and DP-FedAvg's clipping and seeded noise"
         report.error(
             "aggregation",
             f"recorded global model hash {recorded[:16]}..., but recomputing "

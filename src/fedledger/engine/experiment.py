@@ -51,6 +51,7 @@ from fedledger.ledger.keys import load_keys
 from fedledger.ledger.session import ResumePoint, RoundPlan, planned_domain
 from fedledger.ledger.signing import domain_separator
 from fedledger.ledger.store import sha256_hex
+from fedledger.privacy.plan import privacy_plan
 from fedledger.protocol.blobs import model_blob
 from fedledger.protocol.client import receive_global
 from fedledger.protocol.network import NetworkAnnotator, choose_clients
@@ -130,6 +131,7 @@ def run_experiment(
     network = NetworkAnnotator(cfg, fed) if cfg.network is not None else None
     params = fed.initial_params
     server = create_server_optimizer(cfg.server, dim=fed.dim)  # x <- x + delta without [server]
+    privacy = privacy_plan(cfg)  # [privacy]: z (given or calibrated) and ε after each round
     adv = fed.adversary
     keys = None
     if cfg.ledger.enabled:  # a bad key set-up fails before anything is written
@@ -261,6 +263,9 @@ def run_experiment(
     try:
         with outputs.progress(enabled=progress, total=fed_cfg.rounds) as bar:
             for rnd in range(start, fed_cfg.rounds):
+                if privacy is not None and not privacy.allows(rnd):  # the pre-round check
+                    log.warning("privacy budget: %s", privacy.stop_reason())
+                    break
                 t_round = time.perf_counter()
                 base_hash = global_hash
                 if ledger is not None and cfg.ledger.max_rounds_ahead == 0:
@@ -301,6 +306,8 @@ def run_experiment(
                     committee_seed=seed,
                 )
                 dec = ar.decision
+                if privacy is not None:  # DP-FedAvg: the noised mean of the clipped updates
+                    privacy.apply(dec, ar.used_updates, rnd=rnd, dim=fed.dim)
                 entries = None
                 if scorer is not None:  # valued against the model the round started from
                     entries = scorer.entries(rnd, params, ar, cr.num_samples)
@@ -355,6 +362,8 @@ def run_experiment(
                 }
                 if fe is not None:
                     row.update(zip(FEDERATED_METRICS, fe, strict=True))
+                if privacy is not None:
+                    row["epsilon"] = privacy.epsilon_after(rnd)
                 if adv is not None:
                     # flagged = excluded by the rule or rejected; ground truth = active attackers
                     bad = {c for c in selected if adv.active(rnd, c)}
@@ -390,7 +399,7 @@ def run_experiment(
         "name": cfg.name,
         "final_accuracy": acc,
         "final_loss": loss,
-        "rounds": fed_cfg.rounds,
+        "rounds": fed_cfg.rounds if privacy is None else privacy.rounds,
         "wall_s": time.perf_counter() - t_start,
         "global_model_hash": global_hash.hex(),
         "num_params": fed.dim,
@@ -404,6 +413,8 @@ def run_experiment(
             "keys": keys.kind if keys is not None else None,
         },
     }
+    if privacy is not None:
+        summary["privacy"] = privacy.summary()
     if fe is not None:
         summary.update({f"final_{k}": v for k, v in zip(FEDERATED_METRICS, fe, strict=True)})
     if network is not None:

@@ -38,6 +38,7 @@ METRIC_COLUMNS = [
 ]
 
 ATTACK_COLUMNS = ["attack_success_rate", "detection_f1"]
+PRIVACY_COLUMNS = ["epsilon"]  # [privacy]: ε (at privacy.delta) after the round, cumulative
 
 
 class _Bar:
@@ -96,6 +97,8 @@ class RunOutputs:
             columns += FEDERATED_METRICS
         if cfg.network is not None:
             columns += NETWORK_COLUMNS
+        if cfg.privacy is not None:
+            columns += PRIVACY_COLUMNS
         return columns
 
     def _resume(self, after: int) -> None:
