@@ -23,7 +23,9 @@ many as fit in :data:`CHUNK_BUDGET_BYTES`) to bound memory.
 Supported models: the built-in ``logreg``, ``mlp`` and ``cnn`` (exactly those classes; a plugin
 model is refused with a ConfigError, never approximated). The result equals the sequential one
 up to float rounding (different kernels sum in a different order): tests/test_vectorised.py
-pins 1e-5.
+pins 1e-5. A run's global model hash differs, and since a round's selection seed derives from
+the previous model's hash, with partial participation the two backends pick other clients from
+round 1 on (the runs then differ as two seeds do).
 """
 
 from __future__ import annotations
