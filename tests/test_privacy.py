@@ -231,3 +231,42 @@ def test_dp_with_what_breaks_its_assumptions_is_refused(
             privacy={"clip_norm": 1.0, "noise_multiplier": 1.0, "delta": 1e-3},
             **sections,
         )
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_resumed_dp_run_ends_with_the_uninterrupted_model(tmp_path: Path) -> None:
+    """The checkpoint needs nothing for DP: the noise derives from (seed, round), ε from the
+    config. A run stopped after round 1's row resumes to the uninterrupted hash and ε."""
+    cfg = _dp_config()
+    whole = run_experiment(cfg, out=tmp_path / "whole", progress=False)
+
+    def stop(row: dict[str, Any]) -> None:
+        if row["round"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run_experiment(cfg, out=tmp_path / "cut", progress=False, on_round=stop)
+    resumed = run_experiment(cfg, out=tmp_path / "cut", progress=False, resume=True)
+    assert resumed["global_model_hash"] == whole["global_model_hash"]
+    assert resumed["privacy"] == whole["privacy"]
+    report = audit_run(tmp_path / "cut")
+    assert report.ok, report.describe()
+
+
+def test_a_budget_below_one_round_is_refused_before_the_run(tmp_path: Path) -> None:
+    """No round could run: a ConfigError, and nothing is written."""
+    with pytest.raises(ConfigError, match="below the epsilon of a single round"):
+        run_experiment(_dp_config(max_epsilon=0.01), out=tmp_path / "none", progress=False)
+    assert not (tmp_path / "none").exists()
+
+
+def test_without_privacy_nothing_changes(tmp_path: Path) -> None:
+    """No [privacy]: no epsilon column, no privacy table."""
+    cfg = tiny_config(federation={"rounds": 1})
+    summary = run_experiment(cfg, out=tmp_path / "plain", progress=False)
+    assert "privacy" not in summary
+    header = (tmp_path / "plain" / "metrics.csv").read_text().splitlines()[0]
+    assert "epsilon" not in header.split(",")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from fedledger.errors import ConfigError
 from fedledger.privacy.accountant import Sampling, calibrate, epsilons, is_approximation
 from fedledger.privacy.mechanism import noised_mean
 
@@ -54,6 +55,12 @@ class PrivacyPlan:
                 accountant=p.accountant,
             )
         eps = epsilons(z, sampling=sampling, rounds=f.rounds, delta=p.delta, accountant=p.accountant)
+        if p.max_epsilon is not None and eps[0] > p.max_epsilon:
+            raise ConfigError(
+                f"privacy.max_epsilon = {p.max_epsilon:g} is below the epsilon of a single round "
+                f"({eps[0]:.4g} at delta {p.delta:g}, noise multiplier {z:.4g}): no round could "
+                "run; raise max_epsilon or the noise"
+            )
         return cls(
             clip_norm=p.clip_norm,
             noise_multiplier=z,
