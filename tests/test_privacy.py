@@ -270,3 +270,18 @@ def test_without_privacy_nothing_changes(tmp_path: Path) -> None:
     assert "privacy" not in summary
     header = (tmp_path / "plain" / "metrics.csv").read_text().splitlines()[0]
     assert "epsilon" not in header.split(",")
+
+
+def test_the_audit_fails_a_run_whose_noise_is_not_the_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Noise of the right size from another stream (an aggregator that chose its noise): the
+    audit's recomputation differs in every round."""
+    import fedledger.privacy.mechanism as mech
+
+    real = mech.noise_seed
+    with monkeypatch.context() as m:
+        m.setattr(mech, "noise_seed", lambda *, seed, round: real(seed=seed + 1, round=round))
+        run_experiment(_dp_config(), out=tmp_path / "other", progress=False)
+    report = audit_run(tmp_path / "other")
+    assert len([f for f in report.findings if f.check == "aggregation"]) == 3
