@@ -78,6 +78,35 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor) -> int:
     return int(y.shape[0])
 
 
+def check_settings(
+    *,
+    optimizer: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    proximal_mu: float,
+) -> None:
+    """A ConfigError naming the first local-training setting that is out of range."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"unknown optimizer {optimizer!r}; expected one of: {', '.join(optimizer_names())}"
+        )
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    if not (math.isfinite(momentum) and 0 <= momentum < 1):
+        raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not (math.isfinite(proximal_mu) and proximal_mu >= 0):
+        raise ConfigError(f"proximal_mu must be a finite number >= 0, got {proximal_mu!r}")
+
+
 def train_local(
     model: torch.nn.Module,
     global_params: torch.Tensor,
@@ -102,22 +131,15 @@ def train_local(
     Unknown optimiser or a bad hyper-parameter -> ConfigError; empty or mismatched data ->
     DataError; wrong-size ``global_params`` -> ModelError.
     """
-    if optimizer not in OPTIMIZERS:
-        raise ConfigError(
-            f"unknown optimizer {optimizer!r}; expected one of: {', '.join(optimizer_names())}"
-        )
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive number, got {lr!r}")
-    if not (math.isfinite(momentum) and 0 <= momentum < 1):
-        raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ConfigError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    if not (math.isfinite(proximal_mu) and proximal_mu >= 0):
-        raise ConfigError(f"proximal_mu must be a finite number >= 0, got {proximal_mu!r}")
+    check_settings(
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        proximal_mu=proximal_mu,
+    )
     n = _check_xy(x, y)
     if n == 0:
         raise DataError("a client with no training samples cannot train")

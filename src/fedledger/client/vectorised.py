@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedledger.client.training import LocalResult, _check_xy
+from fedledger.client.training import LocalResult, _check_xy, check_settings
 from fedledger.errors import ConfigError, DataError
 
 CHUNK_BUDGET_BYTES = 512 * 2**20  # the automatic chunk's memory bound
@@ -164,25 +164,6 @@ def auto_chunk(model: nn.Module, *, batch_size: int, input_shape: tuple[int, ...
     return max(1, CHUNK_BUDGET_BYTES // per_client)
 
 
-def _check_settings(
-    optimizer: str, epochs: int, batch_size: int, lr: float, momentum: float, wd: float, mu: float
-) -> None:
-    if optimizer not in ("sgd", "adam"):
-        raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of: adam, sgd")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive number, got {lr!r}")
-    if not (math.isfinite(momentum) and 0 <= momentum < 1):
-        raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
-    if not (math.isfinite(wd) and wd >= 0):
-        raise ConfigError(f"weight_decay must be >= 0, got {wd!r}")
-    if not (math.isfinite(mu) and mu >= 0):
-        raise ConfigError(f"proximal_mu must be a finite number >= 0, got {mu!r}")
-
-
 def train_vectorised(
     model: nn.Module,
     global_params: torch.Tensor,
@@ -248,7 +229,15 @@ def iter_vectorised(
     chunk: int | None = None,
 ) -> Iterator[LocalResult]:
     """:func:`train_vectorised`, yielding each chunk's results as soon as it is trained."""
-    _check_settings(optimizer, epochs, batch_size, lr, momentum, weight_decay, proximal_mu)
+    check_settings(
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        proximal_mu=proximal_mu,
+    )
     ops = _plan(model)
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise ConfigError(f"vectorised_chunk must be an integer >= 1, got {chunk!r}")
