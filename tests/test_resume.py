@@ -149,3 +149,23 @@ def test_resume_and_overwrite_together_is_an_error(reference, tmp_path) -> None:
         app, ["run", str(config), "--out", str(tmp_path / "r"), "--resume", "--overwrite"]
     )
     assert res.exit_code == 2 and "choose one" in res.output
+
+
+def test_a_killed_run_whose_log_ends_mid_line_audits_as_unfinished(reference, tmp_path) -> None:
+    """The line the kill cut short is left out with a warning; the run is still reported as
+    not finished, and a finished run's log gets no such leniency."""
+    config, _ = reference
+    out = tmp_path / "run"
+    _killed(config, out, "row", 2)
+    log = out / "ledger" / "transactions.jsonl"
+    log.write_text(log.read_text() + '{"block": 99, "label": "finalizeAnd')
+    report = audit_run(out)
+    assert not report.ok
+    assert any("summary.json is missing" in p for p in report.problems)
+    assert any("cut short" in w.message for w in report.warnings)
+    assert not any("not a transaction record" in p for p in report.problems)
+    done = tmp_path / "done"
+    fedledger.run(config, out=done)
+    log = done / "ledger" / "transactions.jsonl"
+    log.write_text(log.read_text() + '{"block": 99, "label": "finalizeAnd')
+    assert any("not a transaction record" in p for p in audit_run(done).problems)

@@ -207,11 +207,22 @@ def _open_chain(
 
 
 def _read_log(run: Path, report: AuditReport) -> list[TxRecord] | None:
+    """The transaction log. A run that did not finish (no summary.json, itself a finding) may
+    end in a line its kill cut short: that line is left out with a warning, the rest audited."""
+    path = run / "ledger" / TX_FILE
+    unfinished = not (run / "summary.json").exists()
     try:
-        return TxLog.read(run / "ledger" / TX_FILE)
+        records = TxLog.read(path, complete_lines_only=unfinished)
     except LedgerError as exc:
         report.error("files", str(exc))
         return None
+    if unfinished and path.read_bytes().rstrip(b"\n") and not path.read_bytes().endswith(b"\n"):
+        report.warning(
+            "files",
+            f"{TX_FILE} ends in a line cut short (the run was interrupted while writing it); "
+            "it is left out",
+        )
+    return records
 
 
 def _on_node(chain: Chain, rec: TxRecord) -> bool:
