@@ -152,7 +152,7 @@ def run_experiment(
     flag_counts = [0] * fed_cfg.num_clients  # mirrors the on-chain reputation
     start = 0
     if state is not None:
-        params, global_hash, flag_counts, det = restore(state, fed=fed, adversary=adv, server=server)
+        params, flag_counts, det = restore(state, fed=fed, adversary=adv, server=server)
         start = state.round + 1
     outputs = RunOutputs(
         out, cfg, on_round=on_round, resume_after=None if state is None else state.round
@@ -188,16 +188,14 @@ def run_experiment(
             if state is None
             else ResumePoint(state.round, state.outcomes, state.flagged, state.global_model_hash),
         )
-        if url or state is not None:
-            info = Deployment.load(out / "ledger" / DEPLOYMENT_FILE) if state else None
-            chain_id, contract = (
-                (info.chain_id, info.contract)
-                if info is not None
-                else (ledger.info["chain_id"], ledger.info["contract"])
-            )
-            domain = domain_separator(chain_id=chain_id, contract=contract)
-            if state is not None and cfg.ledger.max_rounds_ahead == 0:
+        if state is not None:  # the contract the interrupted run deployed
+            dep = Deployment.load(out / "ledger" / DEPLOYMENT_FILE)
+            domain = domain_separator(chain_id=dep.chain_id, contract=dep.contract)
+            if cfg.ledger.max_rounds_ahead == 0:
                 ledger.wait()  # lockstep: the resumed round is final before the next trains
+        elif url:
+            info = ledger.info
+            domain = domain_separator(chain_id=info["chain_id"], contract=info["contract"])
         else:
             assert nonce is not None
             planned, domain = planned_domain(admin=keys.admin.address, nonce=nonce)

@@ -97,11 +97,12 @@ def restore(
     fed: Federation,
     adversary: Adversary | None,
     server: ServerOptimizer,
-) -> tuple[torch.Tensor, bytes, list[int], list[int]]:
-    """Put the checkpoint's state back; (params, global hash, flag counts, detection)."""
+) -> tuple[torch.Tensor, list[int], list[int]]:
+    """Put the checkpoint's state back; (params, flag counts, detection)."""
     params = state.params.to(torch.float32)
-    global_hash = bytes.fromhex(sha256_hex(model_blob(params)))
-    if global_hash != state.global_model_hash or params.shape != (fed.dim,):
+    if sha256_hex(model_blob(params)) != state.global_model_hash.hex() or params.shape != (
+        fed.dim,
+    ):
         raise DataError(
             "the checkpoint's model does not match its recorded hash or this run's model; "
             "the run cannot be resumed: run it again with --overwrite"
@@ -114,7 +115,7 @@ def restore(
         adversary.previous_update = state.previous_update
     if state.server_state:
         server.load_state_dict(_server_state(state.server_state))
-    return params, global_hash, list(state.flag_counts), list(state.detection)
+    return params, list(state.flag_counts), list(state.detection)
 
 
 def _server_state(raw: dict[str, Any]) -> dict[str, Any]:
